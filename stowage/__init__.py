@@ -1,0 +1,1 @@
+"""Stowage: a fast, drop-in replacement for the OpenStack Placement API."""

@@ -1,0 +1,216 @@
+"""The app factory: configuration in, WSGI application out."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import microversion_parse
+from oslo_config import cfg
+
+from stowage import errors
+from stowage.api import auth
+from stowage.api.errors import error_response
+from stowage.api.http import Request, Response
+from stowage.api.policy import PolicyEnforcer
+from stowage.api.routes import ROUTES, Router
+from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
+from stowage.storage.database import Database
+
+LOG = logging.getLogger(__name__)
+
+SERVICE_TYPE = "placement"
+ALL_VERSIONS = [f"1.{minor}" for minor in range(MIN_VERSION.minor, MAX_VERSION.minor + 1)]
+_STATUS_LINES = {
+    200: "200 OK",
+    201: "201 Created",
+    204: "204 No Content",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    406: "406 Not Acceptable",
+    409: "409 Conflict",
+    415: "415 Unsupported Media Type",
+    500: "500 Internal Server Error",
+    501: "501 Not Implemented",
+}
+
+
+@dataclass
+class Services:
+    """What handlers need besides the request: config, database and policy."""
+
+    conf: cfg.ConfigOpts
+    database: Database
+    policy: PolicyEnforcer
+
+    def authorize(self, request: Request, rule: str, target: dict | None = None) -> None:
+        """Raise ``Forbidden`` unless the caller may perform ``rule``."""
+        if target is None:
+            target = {
+                "project_id": request.context.project_id,
+                "user_id": request.context.user_id,
+            }
+        self.policy.authorize(rule, request.context, target)
+
+
+def _start(start_response, response: Response) -> list[bytes]:
+    body = response.encoded_body()
+    headers = list(response.headers)
+    if response.content_type and response.status != 204:
+        headers.append(("content-type", response.content_type))
+    if response.status != 204:
+        headers.append(("content-length", str(len(body))))
+    status = _STATUS_LINES.get(response.status, f"{response.status} Unknown")
+    start_response(status, headers)
+    return [body] if response.status != 204 else []
+
+
+def _request_id(environ: dict) -> str:
+    request_id = environ.get("openstack.request_id")
+    if not request_id:
+        request_id = "req-" + str(uuid.uuid4())
+        environ["openstack.request_id"] = request_id
+    return request_id
+
+
+class PlacementApp:
+    """Negotiates the microversion, routes, checks headers, runs a handler."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.router = Router(ROUTES)
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, _request_id(environ))
+        version_header = ("openstack-api-version", f"{SERVICE_TYPE} {request.version}")
+        try:
+            request.version = self._negotiate_version(environ)
+            version_header = ("openstack-api-version", f"{SERVICE_TYPE} {request.version}")
+            response = self._dispatch(request)
+        except errors.StowageError as error:
+            response = error_response(
+                error, request.version, request.request_id, environ.get("HTTP_ACCEPT")
+            )
+        response.headers.append(version_header)
+        response.headers.append(("vary", "openstack-api-version"))
+        response.headers.append(("openstack-request-id", request.request_id))
+        return _start(start_response, response)
+
+    @staticmethod
+    def _negotiate_version(environ: dict) -> Version:
+        headers = microversion_parse.headers_from_wsgi_environ(environ)
+        try:
+            found = microversion_parse.extract_version(headers, SERVICE_TYPE, ALL_VERSIONS)
+        except ValueError as exc:
+            raise errors.NotAcceptable(f"Invalid microversion: {exc}")
+        except TypeError as exc:
+            raise errors.BadRequest(f"Invalid microversion: {exc}")
+        return Version(found.major, found.minor)
+
+    def _dispatch(self, request: Request) -> Response:
+        matched = self.router.match(request.path)
+        if matched is None:
+            raise errors.NotFound("The resource could not be found.")
+        route, args = matched
+        endpoint = route.methods.get(request.method)
+        if endpoint is None:
+            raise errors.NotAllowed(
+                f"The method {request.method} is not allowed for this resource.",
+                sorted(route.methods),
+            )
+        if request.version < endpoint.min_version:
+            raise errors.NotFound("The resource could not be found.")
+        _check_request_headers(request)
+        request.route_args = args
+        request.context = auth.context_from_environ(request.environ, request.request_id)
+        return endpoint.handler(request, self.services)
+
+
+def _check_request_headers(request: Request) -> None:
+    """Upstream's header rules: JSON out, typed bodies, integer lengths."""
+    accept = request.header("accept")
+    if accept and not _accepts_json(accept):
+        raise errors.NotAcceptable("Only application/json is provided")
+    length = request.environ.get("CONTENT_LENGTH")
+    if length:
+        try:
+            length_value = int(length)
+        except ValueError:
+            raise errors.BadRequest("content-length header must be an integer")
+        if length_value > 0 and not request.environ.get("CONTENT_TYPE"):
+            raise errors.BadRequest("content-type header required")
+
+
+def _accepts_json(accept: str) -> bool:
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ("application/json", "application/*", "*/*"):
+            return True
+    return False
+
+
+class FaultBarrier:
+    """Outermost layer: anything unexpected becomes a logged JSON 500."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        request_id = _request_id(environ)
+        try:
+            return self.application(environ, start_response)
+        except errors.StowageError as error:
+            # Raised by middleware outside the app (authentication).
+            response = error_response(error, MIN_VERSION, request_id, environ.get("HTTP_ACCEPT"))
+        except Exception:
+            LOG.exception("Unexpected error in request %s", request_id)
+            response = error_response(
+                errors.StowageError("An unexpected error occurred."),
+                MIN_VERSION,
+                request_id,
+                environ.get("HTTP_ACCEPT"),
+            )
+            response.status = 500
+        return _start(start_response, response)
+
+
+def create_app(conf: cfg.ConfigOpts, database: Database | None = None):
+    """Build the WSGI application for ``conf``.
+
+    ``database`` lets a caller share an already-open database (tests and
+    fixtures); otherwise one is opened from ``[placement_database]``.
+    """
+    if database is None:
+        database = Database.from_conf(conf)
+    services = Services(conf=conf, database=database, policy=PolicyEnforcer(conf))
+    return assemble_middleware(PlacementApp(services), conf)
+
+
+def assemble_middleware(application, conf: cfg.ConfigOpts):
+    """Wrap the app, innermost first; the last wrapper sees a request first."""
+    # Authentication sits inside CORS so that preflight OPTIONS requests,
+    # which carry no token, are answered by CORS.
+    if conf.api.auth_strategy == "noauth2":
+        application = auth.NoAuth2(application)
+    else:
+        application = auth.Keystone(application, conf)
+    # CORS only when an operator configured allowed origins, as upstream.
+    if _cors_configured(conf):
+        from oslo_middleware import cors
+
+        application = cors.CORS(application, conf)
+    # Outermost: converts stray exceptions into JSON 500s and answers the
+    # 401s raised by authentication.
+    return FaultBarrier(application)
+
+
+def _cors_configured(conf: cfg.ConfigOpts) -> bool:
+    try:
+        return bool(conf.cors.allowed_origin)
+    except cfg.NoSuchOptError:
+        return False
+    except cfg.NoSuchGroupError:
+        return False

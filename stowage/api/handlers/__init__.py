@@ -1,0 +1,1 @@
+"""Handlers, one module per resource; each sits beside its serialiser."""

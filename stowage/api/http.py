@@ -1,0 +1,127 @@
+"""Request and response objects: the thin WSGI layer every handler sees.
+
+We write this ourselves instead of using WebOb or a framework because
+Placement's contract (error bodies, 405s from the route table, microversion
+headers on every answer) is easier to keep exact in a few dozen lines, and it
+is faster; see docs/decisions.md.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from stowage import errors
+from stowage.api.versions import Version
+
+JSON_TYPE = "application/json"
+
+
+class Request:
+    """One HTTP request, parsed once at the edge."""
+
+    __slots__ = (
+        "environ",
+        "method",
+        "path",
+        "route_args",
+        "version",
+        "context",
+        "request_id",
+        "_query",
+        "_body",
+    )
+
+    def __init__(self, environ: dict, request_id: str) -> None:
+        self.environ = environ
+        self.method: str = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "") or "/"
+        # WSGI hands us latin-1 decoded bytes; resource class and trait names
+        # in paths may be UTF-8.
+        try:
+            path = path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
+        self.path: str = path
+        self.route_args: dict[str, str] = {}
+        self.version: Version = Version(1, 0)
+        self.context: Any = None
+        self.request_id = request_id
+        self._query: dict[str, list[str]] | None = None
+        self._body: bytes | None = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if name.lower() == "content-type":
+            key = "CONTENT_TYPE"
+        return self.environ.get(key, default)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """Query parameters, each name mapping to every value given."""
+        if self._query is None:
+            raw = self.environ.get("QUERY_STRING", "")
+            try:
+                self._query = parse_qs(raw, keep_blank_values=True, errors="strict")
+            except UnicodeDecodeError:
+                raise errors.BadRequest("Query string is not valid UTF-8.")
+        return self._query
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            try:
+                length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise errors.BadRequest("Invalid Content-Length header.")
+            stream = self.environ.get("wsgi.input")
+            self._body = stream.read(length) if (stream is not None and length > 0) else b""
+        return self._body
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON; 400 if it is not JSON, 415 if not typed so."""
+        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type != JSON_TYPE:
+            raise errors.UnsupportedMediaType(
+                f"The media type {content_type or 'None'} is not supported, "
+                "use application/json"
+            )
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"Malformed JSON: {exc}")
+
+
+@dataclass
+class Response:
+    """What a handler returns; ``body`` is JSON-encoded unless it is bytes."""
+
+    status: int = 200
+    body: Any = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str | None = JSON_TYPE
+
+    def add_header(self, name: str, value: str) -> None:
+        self.headers.append((name, value))
+
+    def set_last_modified(self, when: datetime.datetime) -> None:
+        """Add 1.15's caching headers; a naive ``when`` is taken as UTC."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        self.headers.append(("last-modified", format_datetime(when, usegmt=True)))
+        self.headers.append(("cache-control", "no-cache"))
+
+    def encoded_body(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return orjson.dumps(self.body)
+
+
+def no_content() -> Response:
+    return Response(status=204, content_type=None)

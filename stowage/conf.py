@@ -1,0 +1,149 @@
+"""Configuration: the option groups of upstream's ``placement.conf``.
+
+Operators keep their existing file: ``[placement_database]``, ``[api]``,
+``[placement]``, ``[workarounds]``, ``[oslo_policy]``, ``[cors]`` and
+``[keystone_authtoken]`` mean what they meant upstream. Stowage's own
+settings (how ``stowage serve`` listens) live in ``[stowage]``. Every option
+has a default, so no file is needed at all.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from oslo_config import cfg
+from oslo_middleware import cors
+from oslo_policy import opts as policy_opts
+
+INCOMPLETE_CONSUMER_ID = "00000000-0000-0000-0000-000000000000"
+
+DEFAULT_CONFIG_FILES = ["/etc/placement/placement.conf", "/etc/stowage/stowage.conf"]
+
+_database_opts = [
+    cfg.StrOpt(
+        "connection",
+        secret=True,
+        help="SQLAlchemy URL of the database. Empty means the embedded SQLite "
+        "file under [stowage] state_dir.",
+    ),
+    cfg.BoolOpt(
+        "sync_on_startup",
+        default=True,
+        help="Run schema migrations and sync standard resource classes and "
+        "traits when the service starts.",
+    ),
+    cfg.IntOpt("max_pool_size", default=10, help="Connections kept per worker."),
+    cfg.IntOpt("max_overflow", default=20, help="Extra connections per worker."),
+    cfg.IntOpt("pool_timeout", default=30, help="Seconds to wait for a connection."),
+    cfg.IntOpt(
+        "connection_recycle_time", default=3600, help="Seconds before a connection is replaced."
+    ),
+]
+
+_api_opts = [
+    cfg.StrOpt(
+        "auth_strategy",
+        default="keystone",
+        choices=("keystone", "noauth2"),
+        help="keystone validates tokens with keystonemiddleware; noauth2 trusts "
+        "the x-auth-token header (tests and loopback-only use).",
+    ),
+]
+
+_placement_opts = [
+    cfg.BoolOpt(
+        "randomize_allocation_candidates",
+        default=False,
+        help="Shuffle allocation candidates before applying limit.",
+    ),
+    cfg.StrOpt(
+        "incomplete_consumer_project_id",
+        default=INCOMPLETE_CONSUMER_ID,
+        help="Project given to consumers created before microversion 1.8.",
+    ),
+    cfg.StrOpt(
+        "incomplete_consumer_user_id",
+        default=INCOMPLETE_CONSUMER_ID,
+        help="User given to consumers created before microversion 1.8.",
+    ),
+    cfg.IntOpt(
+        "allocation_conflict_retry_count",
+        default=10,
+        help="Server-side retries of an allocation write that lost a generation race.",
+    ),
+    cfg.IntOpt(
+        "max_allocation_candidates",
+        default=-1,
+        help="Accepted for compatibility; Stowage's engine is bounded by limit.",
+    ),
+    cfg.StrOpt(
+        "allocation_candidates_generation_strategy",
+        default="depth-first",
+        choices=("depth-first", "breadth-first"),
+        help="Accepted for compatibility.",
+    ),
+]
+
+_workarounds_opts = [
+    cfg.BoolOpt(
+        "optimize_for_wide_provider_trees",
+        default=False,
+        help="Accepted for compatibility; Stowage handles wide trees by design.",
+    ),
+]
+
+_stowage_opts = [
+    cfg.StrOpt("bind_host", default="127.0.0.1", help="Address stowage serve listens on."),
+    cfg.PortOpt("bind_port", default=8778, help="Port stowage serve listens on."),
+    cfg.IntOpt("workers", default=2, min=1, help="Worker processes of stowage serve."),
+    cfg.StrOpt(
+        "state_dir",
+        default=os.path.join(
+            os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share"),
+            "stowage",
+        ),
+        help="Directory of the embedded SQLite database.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register every option Stowage reads on ``conf``."""
+    conf.register_opts(_database_opts, group="placement_database")
+    conf.register_opts(_api_opts, group="api")
+    conf.register_opts(_placement_opts, group="placement")
+    conf.register_opts(_workarounds_opts, group="workarounds")
+    conf.register_opts(_stowage_opts, group="stowage")
+    conf.register_opts(cors.CORS_OPTS, group="cors")
+    policy_opts.set_defaults(conf)
+    # keystonemiddleware registers [keystone_authtoken] itself when used.
+
+
+def build_conf(
+    argv: list[str] | None = None, config_files: list[str] | None = None
+) -> cfg.ConfigOpts:
+    """Return a fresh, parsed ``ConfigOpts``.
+
+    ``config_files=None`` reads the default locations that exist;
+    ``[]`` reads no file (tests).
+    """
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    if config_files is None:
+        config_files = [path for path in DEFAULT_CONFIG_FILES if os.path.exists(path)]
+    conf(argv or [], project="placement", default_config_files=config_files)
+    return conf
+
+
+def database_url(conf: cfg.ConfigOpts) -> str:
+    """The configured database URL, or the embedded SQLite default."""
+    url = conf.placement_database.connection
+    if url:
+        # Operators' files say postgresql:// or postgresql+psycopg2://;
+        # Stowage speaks psycopg 3.
+        if url.startswith("postgresql://") or url.startswith("postgresql+psycopg2://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    state_dir = conf.stowage.state_dir
+    os.makedirs(state_dir, exist_ok=True)
+    return "sqlite:///" + os.path.join(state_dir, "placement.sqlite")

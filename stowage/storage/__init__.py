@@ -1,0 +1,1 @@
+"""Storage: all SQL lives here, one module per table family."""

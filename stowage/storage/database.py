@@ -1,0 +1,106 @@
+"""Engines, transactions and schema upgrades for SQLite and PostgreSQL.
+
+Backend differences live here: SQLite gets WAL, foreign keys and
+``BEGIN IMMEDIATE`` for writes (so two writers queue instead of failing to
+upgrade a shared lock); PostgreSQL runs at READ COMMITTED and relies on
+generation checks and row locks for correctness.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from oslo_config import cfg
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from stowage.conf import database_url
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+class Database:
+    """One engine per process; hands out read and write transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    @classmethod
+    def from_url(cls, url: str, **pool_options) -> "Database":
+        if url.startswith("sqlite"):
+            engine = create_engine(
+                url,
+                poolclass=NullPool if ":memory:" not in url else None,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, **pool_options)
+        return cls(engine)
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> "Database":
+        db_conf = conf.placement_database
+        url = database_url(conf)
+        if url.startswith("sqlite"):
+            return cls.from_url(url)
+        return cls.from_url(
+            url,
+            pool_size=db_conf.max_pool_size,
+            max_overflow=db_conf.max_overflow,
+            pool_timeout=db_conf.pool_timeout,
+            pool_recycle=db_conf.connection_recycle_time,
+        )
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads; its implicit transaction is rolled back."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction committed on success and rolled back on any error."""
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.exec_driver_sql("ROLLBACK")
+                    raise
+                else:
+                    connection.exec_driver_sql("COMMIT")
+            else:
+                with connection.begin():
+                    yield connection
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS_DIR)
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # The driver's own transaction handling is switched off so that
+        # Database.write can issue BEGIN IMMEDIATE itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
