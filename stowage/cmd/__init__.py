@@ -1,0 +1,1 @@
+"""The ``stowage`` command: argument parsing in ``main``, one module per subcommand."""

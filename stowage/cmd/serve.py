@@ -1,0 +1,193 @@
+"""``stowage serve``: prepare the database, then serve the API with gunicorn.
+
+The master process migrates the schema and syncs standard names once; the
+workers fork afterwards and each builds its own app and database engine
+(``preload_app`` stays off, so no connection is shared across a fork).
+
+Why gunicorn's gthread workers: see docs/decisions.md.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+
+from gunicorn.app.base import BaseApplication
+from oslo_config import cfg
+
+from stowage.api.app import create_app
+from stowage.cmd.database import prepare_database, schema_version
+from stowage.storage.database import Database
+
+WORKER_CLASS = "gthread"
+DEFAULT_THREADS = 4
+
+NOAUTH2_WARNING = """\
+WARNING: authentication is OFF ([api] auth_strategy = noauth2).
+WARNING: any x-auth-token is trusted; 'x-auth-token: admin' is an administrator.
+WARNING: listening on loopback only ({address}). Set [api] auth_strategy = keystone
+WARNING: and [keystone_authtoken] in a config file before serving anyone else.
+"""
+
+
+class ServeRefused(Exception):
+    """The configuration would serve an unsafe or unusable API; the message says why."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where and how ``stowage serve`` listens: the config after CLI overrides."""
+
+    host: str
+    port: int
+    workers: int
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as gunicorn's ``bind`` wants it (IPv6 in brackets)."""
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is a loopback address.
+
+    A name is resolved; one that resolves to nothing, or to any
+    non-loopback address, is not loopback. The empty host (all interfaces)
+    is not loopback.
+    """
+    host = host.strip().strip("[]")
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        return False
+    # IPv6 answers may carry a scope ("fe80::1%eth0").
+    addresses = {str(info[4][0]).split("%")[0] for info in found}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def uses_embedded_default(conf: cfg.ConfigOpts) -> bool:
+    """True when no config file was read and nothing set ``[api] auth_strategy``.
+
+    Only then does ``stowage serve`` pick noauth2 on its own. A placement.conf
+    that says nothing about auth_strategy means keystone, as it did upstream:
+    such a file may well sit behind a proxy on loopback, where switching
+    authentication off silently would open the API to everyone.
+    """
+    if conf.config_file or conf.config_dir:
+        return False
+    location = conf.get_location("auth_strategy", group="api")
+    return location is not None and location.location == cfg.Locations.opt_default
+
+
+def check_auth_for_bind(auth_strategy: str, host: str) -> None:
+    """Raise ``ServeRefused`` if ``auth_strategy`` must not listen on ``host``.
+
+    noauth2 trusts any token, so it is served on loopback addresses only.
+    """
+    if auth_strategy == "noauth2" and not is_loopback(host):
+        raise ServeRefused(
+            f"refusing to serve [api] auth_strategy = noauth2 on {host!r}: noauth2 trusts "
+            "any x-auth-token, so it listens on loopback addresses only (127.0.0.1, ::1, "
+            "localhost). Use auth_strategy = keystone to serve other hosts."
+        )
+
+
+def resolve_auth(conf: cfg.ConfigOpts, host: str) -> str:
+    """Settle the auth strategy for listening on ``host``; return it.
+
+    Applies the zero-config default (noauth2 on loopback), then refuses
+    unsafe combinations.
+    """
+    if uses_embedded_default(conf) and is_loopback(host):
+        conf.set_default("auth_strategy", "noauth2", group="api")
+    strategy = conf.api.auth_strategy
+    check_auth_for_bind(strategy, host)
+    return strategy
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn driven as a library: our settings only, no gunicorn CLI or config file."""
+
+    def __init__(self, conf: cfg.ConfigOpts, settings: dict) -> None:
+        self._conf = conf
+        self._settings = settings
+        super().__init__(prog="stowage serve")
+
+    def load_config(self) -> None:
+        for name, value in self._settings.items():
+            self.cfg.set(name, value)
+        # gunicorn 25.1+ opens a control socket at one fixed path per user, so
+        # two services on one host would fight over it; stowage does not use it.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self):
+        # Called in each worker after the fork: every worker gets its own
+        # engine and connection pool.
+        return create_app(self._conf)
+
+
+def gunicorn_settings(listen: Listen, worker_class: str = WORKER_CLASS) -> dict:
+    """gunicorn's settings for ``listen``; ``worker_class`` is a parameter for bench/."""
+    return {
+        "bind": [listen.address],
+        "workers": listen.workers,
+        "worker_class": worker_class,
+        "threads": listen.threads,
+        "proc_name": "stowage",
+        # Each worker opens its own database engine in load().
+        "preload_app": False,
+        "errorlog": "-",
+    }
+
+
+def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
+    """Check, prepare the database, then run gunicorn until it is stopped."""
+    try:
+        strategy = resolve_auth(conf, listen.host)
+    except ServeRefused as refused:
+        print(f"stowage serve: {refused}", file=sys.stderr)
+        return 2
+    if strategy == "noauth2":
+        sys.stderr.write(NOAUTH2_WARNING.format(address=listen.address))
+    else:
+        print(
+            "stowage serve: [api] auth_strategy = keystone; tokens are validated "
+            "as configured in [keystone_authtoken]",
+            file=sys.stderr,
+        )
+    sys.stderr.flush()
+
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    database = Database.from_conf(conf)
+    try:
+        migrate = conf.placement_database.sync_on_startup
+        if not migrate and not schema_version(database).is_current:
+            print(
+                "stowage serve: the database schema is not current and "
+                "[placement_database] sync_on_startup is off; run 'stowage db upgrade'",
+                file=sys.stderr,
+            )
+            return 1
+        prepare_database(database, migrate=migrate)
+    finally:
+        # Nothing opened here may be inherited by the workers.
+        database.dispose()
+
+    GunicornServer(conf, gunicorn_settings(listen)).run()
+    return 0
