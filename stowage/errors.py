@@ -4,20 +4,37 @@ The hierarchy::
 
     StowageError                      400 placement.undefined_code (base)
     ├── BadRequest                    400 (invalid input the schemas cannot catch)
-    │   └── InvalidInventory          400
+    │   ├── InvalidInventory          400
+    │   │   ├── InvalidInventoryCapacity 400 (reserved leaves no capacity)
+    │   │   └── UnknownInventoryClass 400 (no such resource class)
+    │   ├── InventoryToUpdateMissing  400 (PUT of one inventory the provider lacks)
+    │   ├── StandardResourceClass     400 (cannot rename or delete)
+    │   ├── InvalidTraitName          400 (not CUSTOM_[A-Z0-9_]+)
+    │   ├── StandardTraitUndeletable  400
+    │   └── UnknownTraits             400 (named in a request body)
     ├── NotFound                      404
+    │   ├── TraitNotFound             404
+    │   ├── InventoryNotFound         404
+    │   └── ResourceClassNotFound     404
     ├── Conflict                      409
     │   ├── ConcurrentUpdate          409 placement.concurrent_update
+    │   │   └── ProviderGenerationChanged 409 (client sent a stale generation)
     │   ├── Duplicate                 409 placement.duplicate_name
     │   ├── InventoryInUse            409 placement.inventory.inuse
+    │   │   └── ClassesInUse          409 (allocations consume it)
+    │   ├── InventoryExists           409 placement.concurrent_update (as upstream)
+    │   ├── ResourceClassExists       409
     │   ├── ResourceProviderInUse     409 (has allocations)
     │   ├── CannotDeleteParent        409 placement.resource_provider.cannot_delete_parent
     │   ├── ConsumerGenerationConflict 409 placement.concurrent_update
     │   └── InUse                     409 (class or trait still referenced)
+    │       ├── TraitInUse            409
+    │       └── ResourceClassInUse    409
     ├── NotAllowed                    405
     ├── NotAcceptable                 406
     ├── UnsupportedMediaType          415
     ├── Forbidden                     403
+    ├── InternalError                 500 (unexpected; rendered by the API)
     └── Unauthorized                  401
 
 The HTTP layer maps these to a status and a JSON error body in one place
@@ -123,3 +140,214 @@ class NotImplementedYet(StowageError):
     """An API the service does not serve yet; answered as 501."""
 
     status = 501
+
+
+class InternalError(StowageError):
+    """Something unexpected; only the outermost HTTP layer raises this."""
+
+    status = 500
+
+
+# Traits and provider generations (traits and aggregates APIs).
+
+
+class InvalidTraitName(BadRequest):
+    """A custom trait name that is not ``CUSTOM_`` plus ``A-Z``, ``0-9``, ``_``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "The trait is invalid. A valid trait must be no longer than 255 "
+            'characters, start with the prefix "CUSTOM_" and use following '
+            'characters: "A"-"Z", "0"-"9" and "_"'
+        )
+        self.name = name
+
+
+class StandardTraitUndeletable(BadRequest):
+    """Standard (os-traits) traits are never deleted."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Cannot delete standard trait {name}.")
+        self.name = name
+
+
+class UnknownTraits(BadRequest):
+    """A request body names traits that do not exist."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"No such trait {', '.join(names)}")
+        self.names = names
+
+
+class TraitNotFound(NotFound):
+    """The trait named in the path does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such trait(s): {name}.")
+        self.name = name
+
+
+class TraitInUse(InUse):
+    """A custom trait cannot be deleted while a provider has it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The trait {name} is in use by a resource provider.")
+        self.name = name
+
+
+class ProviderGenerationChanged(ConcurrentUpdate):
+    """The generation the client sent is not the provider's current one."""
+
+    def __init__(self, provider_uuid: str, expected: int, actual: int) -> None:
+        super().__init__(
+            "Resource provider's generation already changed. Please update "
+            "the generation and try again."
+        )
+        self.provider_uuid = provider_uuid
+        self.expected = expected
+        self.actual = actual
+
+
+# Inventories and resource classes (inventories and resource classes APIs).
+
+
+class InvalidInventoryCapacity(InvalidInventory):
+    """Reserved leaves no capacity: ``int((total - reserved) * ratio)`` is too small.
+
+    Before 1.26 the capacity must be positive; from 1.26 zero is allowed
+    (``reserved == total``). ``creating`` picks the lead of the message, which
+    clients have long matched on.
+    """
+
+    def __init__(
+        self, provider_uuid: str, resource_class: str, reserved_may_equal_total: bool, creating: bool
+    ) -> None:
+        bound = "greater than" if reserved_may_equal_total else "greater than or equal to"
+        verb = "create" if creating else "update"
+        super().__init__(
+            f"Unable to {verb} inventory for resource provider {provider_uuid}: "
+            f"Invalid inventory for '{resource_class}' on resource provider "
+            f"'{provider_uuid}'. The reserved value is {bound} total."
+        )
+        self.provider_uuid = provider_uuid
+        self.resource_class = resource_class
+
+
+class UnknownInventoryClass(InvalidInventory):
+    """An inventory body names a resource class that does not exist."""
+
+    def __init__(self, provider_uuid: str, resource_class: str, replacing: bool) -> None:
+        lead = (
+            "Unknown resource class in inventory for resource provider"
+            if replacing
+            else "Unable to create inventory for resource provider"
+        )
+        super().__init__(f"{lead} {provider_uuid}: No such resource class {resource_class}.")
+        self.provider_uuid = provider_uuid
+        self.resource_class = resource_class
+
+
+class InventoryNotFound(NotFound):
+    """The provider has no inventory of the class named in the path."""
+
+    def __init__(self, provider_uuid: str, resource_class: str, deleting: bool = False) -> None:
+        if deleting:
+            detail = f"No inventory of class {resource_class} found for delete"
+        else:
+            detail = f"No inventory of class {resource_class} for {provider_uuid}"
+        super().__init__(detail)
+        self.provider_uuid = provider_uuid
+        self.resource_class = resource_class
+
+
+class InventoryToUpdateMissing(BadRequest):
+    """PUT of one inventory whose class the provider has no inventory of (400, as upstream)."""
+
+    def __init__(self, provider_uuid: str, resource_class: str) -> None:
+        super().__init__(
+            "No inventory record with resource class for resource provider "
+            f"{provider_uuid}: No inventory of class {resource_class} found."
+        )
+        self.provider_uuid = provider_uuid
+        self.resource_class = resource_class
+
+
+class InventoryExists(Conflict):
+    """POST of an inventory whose class the provider already has.
+
+    Upstream answers this with ``placement.concurrent_update``; we keep it.
+    """
+
+    code = CONCURRENT_UPDATE
+
+    def __init__(self, provider_uuid: str, resource_class: str) -> None:
+        super().__init__(
+            f"Update conflict: Inventory for '{resource_class}' on resource "
+            f"provider '{provider_uuid}' already exists."
+        )
+        self.provider_uuid = provider_uuid
+        self.resource_class = resource_class
+
+
+class ClassesInUse(InventoryInUse):
+    """Inventory cannot be removed while allocations consume it.
+
+    ``lead`` prefixes the message where an endpoint always has (deleting one
+    inventory); that endpoint also answers with ``placement.concurrent_update``
+    rather than ``placement.inventory.inuse``, a quirk kept for compatibility.
+    """
+
+    def __init__(
+        self,
+        provider_uuid: str,
+        resource_classes: list[str],
+        lead: str = "",
+        code: str | None = None,
+    ) -> None:
+        names = ", ".join(resource_classes)
+        super().__init__(
+            f"{lead}Inventory for '{names}' on resource provider '{provider_uuid}' in use.",
+            code=code,
+        )
+        self.provider_uuid = provider_uuid
+        self.resource_classes = resource_classes
+
+
+class ResourceClassNotFound(NotFound):
+    """No resource class has the name given in the path."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such resource class {name}.")
+        self.name = name
+
+
+class ResourceClassExists(Conflict):
+    """A resource class of that name already exists (no specific code, as upstream)."""
+
+    def __init__(self, name: str, renaming: bool = False) -> None:
+        lead = "Resource class already exists" if renaming else "Conflicting resource class already exists"
+        super().__init__(f"{lead}: {name}")
+        self.name = name
+
+
+class StandardResourceClass(BadRequest):
+    """Standard (os-resource-classes) classes are never renamed or deleted."""
+
+    def __init__(self, name: str, deleting: bool) -> None:
+        if deleting:
+            detail = f"Error in delete resource class: Cannot delete standard resource class {name}."
+        else:
+            detail = f"Cannot update standard resource class {name}"
+        super().__init__(detail)
+        self.name = name
+
+
+class ResourceClassInUse(InUse):
+    """A custom class cannot be deleted while inventories or allocations use it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Error in delete resource class: Cannot delete resource class {name}. "
+            "Class is in use in inventory."
+        )
+        self.name = name

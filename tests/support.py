@@ -1,14 +1,16 @@
 """Test support: databases per backend and an in-process HTTP client."""
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import create_engine, delete, text, update
 
 from stowage.conf import build_conf
 from stowage.storage import schema
@@ -39,9 +41,37 @@ def open_test_database(backend: str, postgresql_url: str | None) -> Database:
         database = Database.from_url("sqlite:///" + os.path.join(directory, "placement.sqlite"))
     else:
         assert postgresql_url, "no PostgreSQL URL configured"
-        database = Database.from_url(postgresql_url, pool_size=5, max_overflow=5)
+        schema_name = _private_postgresql_schema(postgresql_url)
+        database = Database.from_url(
+            postgresql_url,
+            pool_size=5,
+            max_overflow=5,
+            connect_args={"options": f"-csearch_path={schema_name}"},
+        )
     database.upgrade()
     return database
+
+
+def _private_postgresql_schema(url: str) -> str:
+    """Create a schema only this test process uses, dropped when it exits.
+
+    Test runs sharing one scratch database (several developers, or CI next to
+    a developer) then never see each other's rows.
+    """
+    schema_name = f"stowage_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+    engine.dispose()
+
+    def drop() -> None:
+        cleanup = create_engine(url)
+        with cleanup.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+        cleanup.dispose()
+
+    atexit.register(drop)
+    return schema_name
 
 
 def reset_database(database: Database) -> None:

@@ -168,12 +168,11 @@ class FaultBarrier:
         except Exception:
             LOG.exception("Unexpected error in request %s", request_id)
             response = error_response(
-                errors.StowageError("An unexpected error occurred."),
+                errors.InternalError("An unexpected error occurred; see the service log."),
                 MIN_VERSION,
                 request_id,
                 environ.get("HTTP_ACCEPT"),
             )
-            response.status = 500
         return _start(start_response, response)
 
 

@@ -14,13 +14,15 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from oslo_config import cfg
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from stowage.conf import database_url
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+# Arbitrary constant naming Stowage's schema-migration advisory lock.
+_MIGRATION_LOCK = 0x5709A6E
 
 
 class Database:
@@ -81,10 +83,17 @@ class Database:
                     yield connection
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent).
+
+        Serialised across processes: a PostgreSQL advisory lock (or SQLite's
+        write lock) is held for the whole migration, so workers starting
+        together wait for the first one instead of colliding.
+        """
         config = Config()
         config.set_main_option("script_location", MIGRATIONS_DIR)
-        with self.engine.begin() as connection:
+        with self.write() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
