@@ -135,8 +135,9 @@ class Client:
             "wsgi.input": io.BytesIO(payload),
             "CONTENT_LENGTH": str(len(payload)),
             "HTTP_ACCEPT": "application/json",
-            "HTTP_OPENSTACK_API_VERSION": f"placement {self.version}",
         }
+        if self.version is not None:
+            environ["HTTP_OPENSTACK_API_VERSION"] = f"placement {self.version}"
         if self.token is not None:
             environ["HTTP_X_AUTH_TOKEN"] = self.token
         if payload:

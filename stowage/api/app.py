@@ -20,7 +20,7 @@ from stowage.storage.database import Database
 LOG = logging.getLogger(__name__)
 
 SERVICE_TYPE = "placement"
-ALL_VERSIONS = [f"1.{minor}" for minor in range(MIN_VERSION.minor, MAX_VERSION.minor + 1)]
+LEGACY_VERSION_HEADERS = ["openstack-placement-api-version", "x-openstack-placement-api-version"]
 _STATUS_LINES = {
     200: "200 OK",
     201: "201 Created",
@@ -101,14 +101,28 @@ class PlacementApp:
 
     @staticmethod
     def _negotiate_version(environ: dict) -> Version:
+        """The requested microversion: the minimum when none is asked for.
+
+        ``OpenStack-API-Version: placement X.Y`` (or ``latest``) wins; the
+        pre-standard ``[X-]OpenStack-Placement-API-Version: X.Y`` is honoured
+        when it is absent. Malformed is 400, out of range 406.
+        """
         headers = microversion_parse.headers_from_wsgi_environ(environ)
+        asked = microversion_parse.get_version(
+            headers, SERVICE_TYPE, legacy_headers=LEGACY_VERSION_HEADERS
+        )
+        if asked is None:
+            return MIN_VERSION
+        if asked == "latest":
+            return MAX_VERSION
         try:
-            found = microversion_parse.extract_version(headers, SERVICE_TYPE, ALL_VERSIONS)
-        except ValueError as exc:
-            raise errors.NotAcceptable(f"Invalid microversion: {exc}")
+            found = microversion_parse.parse_version_string(asked)
         except TypeError as exc:
             raise errors.BadRequest(f"Invalid microversion: {exc}")
-        return Version(found.major, found.minor)
+        version = Version(found.major, found.minor)
+        if not MIN_VERSION <= version <= MAX_VERSION:
+            raise errors.NotAcceptable(f"Invalid microversion: Unacceptable version header: {asked}")
+        return version
 
     def _dispatch(self, request: Request) -> Response:
         matched = self.router.match(request.path)
