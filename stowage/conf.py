@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from keystonemiddleware import opts as keystone_opts
 from oslo_config import cfg
 from oslo_middleware import cors
 from oslo_policy import opts as policy_opts
@@ -116,7 +117,10 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(_stowage_opts, group="stowage")
     conf.register_opts(cors.CORS_OPTS, group="cors")
     policy_opts.set_defaults(conf)
-    # keystonemiddleware registers [keystone_authtoken] itself when used.
+    # [keystone_authtoken]: registered up front so it can be read and
+    # overridden before the middleware exists (it adds its plugin options later).
+    for group, options in keystone_opts.list_auth_token_opts():
+        conf.register_opts(options, group=group)
 
 
 def build_conf(
