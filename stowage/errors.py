@@ -10,6 +10,9 @@ The hierarchy::
     │   ├── InventoryToUpdateMissing  400 (PUT of one inventory the provider lacks)
     │   ├── StandardResourceClass     400 (cannot rename or delete)
     │   ├── InvalidTraitName          400 (not CUSTOM_[A-Z0-9_]+)
+    │   ├── AllocationProviderNotFound 400 (allocation names a missing provider)
+    │   ├── UnknownResourceClassInRequest 400 (allocation or reshape names a missing class)
+    │   ├── ReshapeProviderNotFound   400 placement.resource_provider.not_found
     │   ├── StandardTraitUndeletable  400
     │   └── UnknownTraits             400 (named in a request body)
     ├── NotFound                      404
@@ -18,7 +21,9 @@ The hierarchy::
     │   └── ResourceClassNotFound     404
     ├── Conflict                      409
     │   ├── ConcurrentUpdate          409 placement.concurrent_update
-    │   │   └── ProviderGenerationChanged 409 (client sent a stale generation)
+    │   │   ├── ProviderGenerationChanged 409 (client sent a stale generation)
+    │   │   ├── ReshapeGenerationMismatch 409 (stale generation in a reshape)
+    │   │   └── AllocationWriteConflict 409 (lost generation races, retries exhausted)
     │   ├── Duplicate                 409 placement.duplicate_name
     │   ├── InventoryInUse            409 placement.inventory.inuse
     │   │   └── ClassesInUse          409 (allocations consume it)
@@ -27,6 +32,11 @@ The hierarchy::
     │   ├── ResourceProviderInUse     409 (has allocations)
     │   ├── CannotDeleteParent        409 placement.resource_provider.cannot_delete_parent
     │   ├── ConsumerGenerationConflict 409 placement.concurrent_update
+    │   │   └── ConsumerGenerationMismatch 409 (client sent a stale consumer generation)
+    │   ├── AllocationDoesNotFit      409 (allocation against a provider's inventory)
+    │   │   ├── NoInventoryForAllocation  409 (provider lacks the class)
+    │   │   ├── AllocationConstraintsViolated 409 (min_unit, max_unit, step_size)
+    │   │   └── CapacityExceeded      409 (more than (total - reserved) * ratio)
     │   └── InUse                     409 (class or trait still referenced)
     │       ├── TraitInUse            409
     │       └── ResourceClassInUse    409
@@ -351,3 +361,120 @@ class ResourceClassInUse(InUse):
             "Class is in use in inventory."
         )
         self.name = name
+
+
+# Allocations, consumers and reshapes (allocations and reshaper APIs).
+
+
+class AllocationProviderNotFound(BadRequest):
+    """An allocation names a resource provider that does not exist."""
+
+    def __init__(self, provider_uuid: str) -> None:
+        super().__init__(
+            f"Allocation for resource provider '{provider_uuid}' that does not exist."
+        )
+        self.provider_uuid = provider_uuid
+
+
+class UnknownResourceClassInRequest(BadRequest):
+    """An allocation or reshape names a resource class that does not exist.
+
+    ``lead`` says what failed; it differs by endpoint, as clients have long seen.
+    """
+
+    def __init__(self, name: str, lead: str) -> None:
+        super().__init__(f"{lead}No such resource class {name}.")
+        self.name = name
+
+
+class ReshapeProviderNotFound(BadRequest):
+    """A reshape names inventories of a provider that does not exist."""
+
+    code = RESOURCE_PROVIDER_NOT_FOUND
+
+    def __init__(self, provider_uuid: str) -> None:
+        super().__init__(
+            f"Resource provider {provider_uuid} in inventories not found: "
+            f"No resource provider with uuid {provider_uuid} found"
+        )
+        self.provider_uuid = provider_uuid
+
+
+class ReshapeGenerationMismatch(ConcurrentUpdate):
+    """A reshape carries a provider generation that is not the current one."""
+
+    def __init__(self, provider_uuid: str, actual: int, given: int) -> None:
+        super().__init__(
+            f"resource provider generation conflict for provider {provider_uuid}: "
+            f"actual: {actual}, given: {given}"
+        )
+        self.provider_uuid = provider_uuid
+        self.actual = actual
+        self.given = given
+
+
+class AllocationWriteConflict(ConcurrentUpdate):
+    """Concurrent writers kept changing the providers; the server gave up retrying."""
+
+    def __init__(self, lead: str) -> None:
+        super().__init__(
+            f"{lead}Another thread concurrently updated the resource provider data. "
+            "Please retry your update"
+        )
+
+
+class ConsumerGenerationMismatch(ConsumerGenerationConflict):
+    """The consumer generation sent is not the consumer's current one.
+
+    ``expected`` is the stored generation (None: the consumer does not exist).
+    """
+
+    def __init__(self, consumer_uuid: str, expected: int | None, given: int | None) -> None:
+        shown = "null" if expected is None else expected
+        super().__init__(f"consumer generation conflict - expected {shown} but got {given}")
+        self.consumer_uuid = consumer_uuid
+        self.expected = expected
+        self.given = given
+
+
+class AllocationDoesNotFit(Conflict):
+    """Base of the ways a set of allocations can fail against inventory."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Unable to allocate inventory: {reason}")
+
+
+class NoInventoryForAllocation(AllocationDoesNotFit):
+    """The provider(s) have no inventory of the class(es) allocated."""
+
+    def __init__(self, resource_classes: list[str], provider_uuids: list[str]) -> None:
+        super().__init__(
+            f"Inventory for '{', '.join(resource_classes)}' on resource provider "
+            f"'{', '.join(provider_uuids)}' invalid."
+        )
+        self.resource_classes = resource_classes
+        self.provider_uuids = provider_uuids
+
+
+class AllocationConstraintsViolated(AllocationDoesNotFit):
+    """An amount is below min_unit, above max_unit or not a multiple of step_size."""
+
+    def __init__(self, resource_class: str, provider_uuid: str) -> None:
+        super().__init__(
+            f"Unable to create allocation for '{resource_class}' on resource provider "
+            f"'{provider_uuid}'. The requested amount would violate inventory constraints."
+        )
+        self.resource_class = resource_class
+        self.provider_uuid = provider_uuid
+
+
+class CapacityExceeded(AllocationDoesNotFit):
+    """The provider's usage would exceed (total - reserved) * allocation_ratio."""
+
+    def __init__(self, resource_class: str, provider_uuid: str) -> None:
+        super().__init__(
+            f"Unable to create allocation for '{resource_class}' on resource provider "
+            f"'{provider_uuid}'. The requested amount would exceed the capacity."
+        )
+        self.resource_class = resource_class
+        self.provider_uuid = provider_uuid

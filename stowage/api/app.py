@@ -146,7 +146,9 @@ class PlacementApp:
 def _check_request_headers(request: Request) -> None:
     """Upstream's header rules: JSON out, typed bodies, integer lengths."""
     accept = request.header("accept")
-    if accept and not _accepts_json(accept):
+    # Upstream checks Accept on reads only: a POST that says it accepts
+    # text/plain still gets its 201 (or its JSON 400).
+    if accept and request.method == "GET" and not _accepts_json(accept):
         raise errors.NotAcceptable("Only application/json is provided")
     length = request.environ.get("CONTENT_LENGTH")
     if length:

@@ -82,6 +82,21 @@ class Request:
             self._body = stream.read(length) if (stream is not None and length > 0) else b""
         return self._body
 
+    def absolute_url(self, path: str) -> str:
+        """``path`` (below the app's mount point) as an absolute URL.
+
+        Upstream's ``location`` headers are absolute (WebOb makes them so),
+        built from the Host header the client sent, as PEP 3333 describes.
+        """
+        scheme = self.environ.get("wsgi.url_scheme", "http")
+        host = self.environ.get("HTTP_HOST")
+        if not host:
+            host = self.environ.get("SERVER_NAME", "localhost")
+            port = str(self.environ.get("SERVER_PORT", ""))
+            if port and (scheme, port) not in (("http", "80"), ("https", "443")):
+                host = f"{host}:{port}"
+        return f"{scheme}://{host}{self.environ.get('SCRIPT_NAME', '')}{path}"
+
     def json_body(self) -> Any:
         """The body parsed as JSON; 400 if it is not JSON, 415 if not typed so."""
         content_type = (self.header("content-type") or "").split(";")[0].strip().lower()

@@ -62,7 +62,8 @@ ROUTES = [
             "GET": Endpoint(inventories.list_inventories),
             "POST": Endpoint(inventories.create_inventory),
             "PUT": Endpoint(inventories.replace_inventories),
-            "DELETE": Endpoint(inventories.delete_inventories, v.DELETE_ALL_INVENTORY),
+            # Served from 1.5; older versions get 405, not 404 (the handler says so).
+            "DELETE": Endpoint(inventories.delete_inventories),
         },
     ),
     Route(

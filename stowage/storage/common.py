@@ -15,22 +15,40 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
+CHANGED_MARK = "stowage.changed"
+
+
 def bump_revision(connection: Connection) -> None:
     """Mark the data changed; call inside every write transaction.
 
+    The counter itself is bumped once, just before commit, by
+    ``Database.write`` (see ``apply_revision_bump``): every transaction then
+    takes the single revision row's lock last, so it can never hold that lock
+    while waiting for a provider row another writer holds (a deadlock).
+    """
+    connection.info[CHANGED_MARK] = True
+
+
+def apply_revision_bump(connection: Connection) -> None:
+    """Bump the revision if this transaction changed data; call at commit.
+
     ``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1``
     """
-    connection.execute(update(revision).where(revision.c.id == 1).values(revision=revision.c.revision + 1))
+    if connection.info.pop(CHANGED_MARK, False):
+        connection.execute(
+            update(revision).where(revision.c.id == 1).values(revision=revision.c.revision + 1)
+        )
 
 
-def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> None:
+def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> int:
     """Insert ``rows``, silently skipping those that violate a unique key.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, so that
     workers starting together can all run the same idempotent sync.
+    Returns how many rows were actually inserted.
     """
     if not rows:
-        return
+        return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
         statement = pg_insert(table).values(rows).on_conflict_do_nothing()
@@ -38,4 +56,4 @@ def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[
         statement = sqlite_insert(table).values(rows).on_conflict_do_nothing()
     else:  # MySQL / MariaDB
         statement = table.insert().values(rows).prefix_with("IGNORE")
-    connection.execute(statement)
+    return connection.execute(statement).rowcount

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from stowage.conf import database_url
+from stowage.storage.common import CHANGED_MARK, apply_revision_bump
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 # Arbitrary constant naming Stowage's schema-migration advisory lock.
@@ -69,10 +70,12 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A transaction committed on success and rolled back on any error."""
         with self.engine.connect() as connection:
+            connection.info.pop(CHANGED_MARK, None)
             if self.is_sqlite:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     yield connection
+                    apply_revision_bump(connection)
                 except BaseException:
                     connection.exec_driver_sql("ROLLBACK")
                     raise
@@ -81,6 +84,7 @@ class Database:
             else:
                 with connection.begin():
                     yield connection
+                    apply_revision_bump(connection)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent).

@@ -1,17 +1,29 @@
-"""Resource provider rows: lookup and generation bumps shared by every resource.
+"""Resource provider rows: lookup, generation bumps, CRUD, trees and list filters.
 
-Provider CRUD, tree queries and list filters grow here.
+``ProviderRow`` is the raw row every resource uses for generation checks;
+``ProviderRecord`` is what the API shows (parent and root as uuids).
 """
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
 from stowage import errors
 from stowage.storage.common import bump_revision, utcnow
-from stowage.storage.schema import resource_providers
+from stowage.storage.schema import (
+    aggregates,
+    allocations,
+    inventories,
+    provider_aggregates,
+    provider_traits,
+    resource_classes,
+    resource_providers,
+    traits,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,42 @@ class ProviderRow:
     parent_provider_id: int | None
     created_at: datetime.datetime | None
     updated_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """A provider as the API shows it: parent and root named by uuid."""
+
+    id: int
+    uuid: str
+    name: str
+    generation: int
+    parent_provider_uuid: str | None
+    root_provider_uuid: str
+    created_at: datetime.datetime | None
+    updated_at: datetime.datetime | None
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        return self.updated_at or self.created_at
+
+
+@dataclass(frozen=True)
+class ProviderFilter:
+    """Conditions of ``GET /resource_providers``, with names already resolved to ids.
+
+    ``*_any_of`` are ANDed tuples of ORed sets: a provider must match at least
+    one member of every set. ``resources`` maps resource class id to amount.
+    """
+
+    name: str | None = None
+    uuid: str | None = None
+    tree_root_id: int | None = None
+    aggregates_any_of: tuple[frozenset[str], ...] = ()
+    forbidden_aggregates: frozenset[str] = frozenset()
+    traits_any_of: tuple[frozenset[int], ...] = ()
+    forbidden_traits: frozenset[int] = frozenset()
+    resources: dict[int, int] = field(default_factory=dict)
 
 
 _PROVIDER_COLUMNS = [
@@ -77,3 +125,307 @@ def increment_generation(connection: Connection, provider: ProviderRow) -> int:
         )
     bump_revision(connection)
     return provider.generation + 1
+
+
+# --- records with parent and root uuids --------------------------------------
+
+_parent = resource_providers.alias("parent_provider")
+_root = resource_providers.alias("root_provider")
+
+
+def _record_select():
+    """``SELECT rp.*, parent.uuid, root.uuid FROM resource_providers rp
+    LEFT JOIN resource_providers parent ON parent.id = rp.parent_provider_id
+    LEFT JOIN resource_providers root ON root.id = rp.root_provider_id``
+    """
+    provider = resource_providers
+    return select(
+        provider.c.id,
+        provider.c.uuid,
+        provider.c.name,
+        provider.c.generation,
+        _parent.c.uuid,
+        # A root row always points at itself; fall back to our own uuid
+        # should a legacy row still lack root_provider_id.
+        func.coalesce(_root.c.uuid, provider.c.uuid),
+        provider.c.created_at,
+        provider.c.updated_at,
+    ).select_from(
+        provider.outerjoin(_parent, _parent.c.id == provider.c.parent_provider_id).outerjoin(
+            _root, _root.c.id == provider.c.root_provider_id
+        )
+    )
+
+
+def find_record(connection: Connection, uuid: str) -> ProviderRecord | None:
+    row = connection.execute(_record_select().where(resource_providers.c.uuid == uuid)).first()
+    return ProviderRecord(*row) if row else None
+
+
+def find_provider_named(connection: Connection, name: str) -> ProviderRow | None:
+    row = connection.execute(
+        select(*_PROVIDER_COLUMNS).where(resource_providers.c.name == name)
+    ).first()
+    return ProviderRow(*row) if row else None
+
+
+# --- writes --------------------------------------------------------------------
+
+
+def insert_provider(
+    connection: Connection, uuid: str, name: str, parent: ProviderRow | None
+) -> ProviderRow:
+    """Insert a provider with generation 0; a root provider is its own root.
+
+    Raises ``Duplicate`` if a concurrent writer took the uuid or name first.
+    """
+    now = utcnow()
+    try:
+        provider_id = connection.execute(
+            insert(resource_providers)
+            .values(
+                uuid=uuid,
+                name=name,
+                generation=0,
+                parent_provider_id=parent.id if parent else None,
+                root_provider_id=parent.root_provider_id if parent else None,
+                created_at=now,
+                updated_at=None,
+            )
+            .returning(resource_providers.c.id)
+        ).scalar_one()
+    except IntegrityError:
+        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+    if parent is None:
+        connection.execute(
+            update(resource_providers)
+            .where(resource_providers.c.id == provider_id)
+            .values(root_provider_id=provider_id)
+        )
+    bump_revision(connection)
+    return get_provider(connection, uuid)
+
+
+def update_provider_row(
+    connection: Connection,
+    provider: ProviderRow,
+    name: str,
+    parent_provider_id: int | None,
+    root_provider_id: int,
+    subtree_ids: list[int],
+) -> None:
+    """Rename and (re)parent ``provider``, moving ``subtree_ids`` to the new root.
+
+    The generation is left alone: upstream does not bump it for a rename or
+    a move. Raises ``Duplicate`` if the name is taken by the time we write.
+    """
+    try:
+        connection.execute(
+            update(resource_providers)
+            .where(resource_providers.c.id == provider.id)
+            .values(
+                name=name,
+                parent_provider_id=parent_provider_id,
+                root_provider_id=root_provider_id,
+                updated_at=utcnow(),
+            )
+        )
+    except IntegrityError:
+        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+    others = [provider_id for provider_id in subtree_ids if provider_id != provider.id]
+    if others:
+        connection.execute(
+            update(resource_providers)
+            .where(resource_providers.c.id.in_(others))
+            .values(root_provider_id=root_provider_id)
+        )
+    bump_revision(connection)
+
+
+def subtree_ids(connection: Connection, provider: ProviderRow) -> list[int]:
+    """Ids of ``provider`` and all its descendants, the provider first.
+
+    Loads the provider's whole tree (one indexed query on root_provider_id)
+    and walks it in memory, which beats a recursive CTE on both backends for
+    the tree sizes Placement sees.
+    """
+    rows = connection.execute(
+        select(resource_providers.c.id, resource_providers.c.parent_provider_id).where(
+            resource_providers.c.root_provider_id == provider.root_provider_id
+        )
+    ).all()
+    children: dict[int, list[int]] = defaultdict(list)
+    for provider_id, parent_id in rows:
+        if parent_id is not None:
+            children[parent_id].append(provider_id)
+    found = [provider.id]
+    index = 0
+    while index < len(found):
+        found.extend(children[found[index]])
+        index += 1
+    return found
+
+
+def has_children(connection: Connection, provider: ProviderRow) -> bool:
+    return connection.execute(
+        select(literal(1)).where(resource_providers.c.parent_provider_id == provider.id).limit(1)
+    ).first() is not None
+
+
+def has_allocations(connection: Connection, provider: ProviderRow) -> bool:
+    return connection.execute(
+        select(literal(1)).where(allocations.c.resource_provider_id == provider.id).limit(1)
+    ).first() is not None
+
+
+def delete_provider_rows(connection: Connection, provider: ProviderRow) -> None:
+    """Delete the provider with its inventories, trait and aggregate links.
+
+    Raises ``CannotDeleteParent`` if a child or an allocation appeared after
+    the caller's checks (the foreign keys refuse the delete).
+    """
+    for table in (inventories, provider_aggregates, provider_traits):
+        connection.execute(delete(table).where(table.c.resource_provider_id == provider.id))
+    # A root references itself; clear that so the row can go.
+    connection.execute(
+        update(resource_providers)
+        .where(resource_providers.c.id == provider.id)
+        .values(root_provider_id=None)
+    )
+    try:
+        connection.execute(delete(resource_providers).where(resource_providers.c.id == provider.id))
+    except IntegrityError:
+        raise errors.Conflict(
+            f"Unable to delete resource provider {provider.uuid}: it gained child "
+            "providers or allocations while being deleted."
+        )
+    bump_revision(connection)
+
+
+# --- name lookups for filters -----------------------------------------------------
+
+
+def trait_ids(connection: Connection, names: set[str]) -> dict[str, int]:
+    """Ids of the named traits that exist (missing names are simply absent)."""
+    if not names:
+        return {}
+    rows = connection.execute(select(traits.c.name, traits.c.id).where(traits.c.name.in_(names)))
+    return dict(rows.all())
+
+
+def resource_class_ids(connection: Connection, names: set[str]) -> dict[str, int]:
+    """Ids of the named resource classes that exist."""
+    if not names:
+        return {}
+    rows = connection.execute(
+        select(resource_classes.c.name, resource_classes.c.id).where(
+            resource_classes.c.name.in_(names)
+        )
+    )
+    return dict(rows.all())
+
+
+# --- listing ----------------------------------------------------------------------
+
+
+def _with_any_aggregate(uuids: frozenset[str]):
+    """``rp.id IN (SELECT rpa.resource_provider_id FROM resource_provider_aggregates rpa
+    JOIN placement_aggregates a ON a.id = rpa.aggregate_id WHERE a.uuid IN (:uuids))``
+    """
+    return resource_providers.c.id.in_(
+        select(provider_aggregates.c.resource_provider_id)
+        .select_from(
+            provider_aggregates.join(
+                aggregates, aggregates.c.id == provider_aggregates.c.aggregate_id
+            )
+        )
+        .where(aggregates.c.uuid.in_(sorted(uuids)))
+    )
+
+
+def _with_any_trait(ids: frozenset[int]):
+    """``rp.id IN (SELECT resource_provider_id FROM resource_provider_traits
+    WHERE trait_id IN (:ids))``"""
+    return resource_providers.c.id.in_(
+        select(provider_traits.c.resource_provider_id).where(
+            provider_traits.c.trait_id.in_(sorted(ids))
+        )
+    )
+
+
+def _with_capacity(resource_class_id: int, amount: int):
+    """Providers that could take ``amount`` more of the class right now.
+
+    ::
+
+        rp.id IN (SELECT inv.resource_provider_id FROM inventories inv
+                  WHERE inv.resource_class_id = :class
+                    AND :amount BETWEEN inv.min_unit AND inv.max_unit
+                    AND :amount % inv.step_size = 0
+                    AND (SELECT COALESCE(SUM(a.used), 0) FROM allocations a
+                         WHERE a.resource_provider_id = inv.resource_provider_id
+                           AND a.resource_class_id = :class) + :amount
+                        <= (inv.total - inv.reserved) * inv.allocation_ratio)
+    """
+    used = (
+        select(func.coalesce(func.sum(allocations.c.used), 0))
+        .where(
+            allocations.c.resource_provider_id == inventories.c.resource_provider_id,
+            allocations.c.resource_class_id == resource_class_id,
+        )
+        .scalar_subquery()
+    )
+    return resource_providers.c.id.in_(
+        select(inventories.c.resource_provider_id).where(
+            inventories.c.resource_class_id == resource_class_id,
+            inventories.c.min_unit <= amount,
+            inventories.c.max_unit >= amount,
+            literal(amount) % inventories.c.step_size == 0,
+            used + amount
+            <= (inventories.c.total - inventories.c.reserved) * inventories.c.allocation_ratio,
+        )
+    )
+
+
+def list_records(connection: Connection, conditions: ProviderFilter) -> list[ProviderRecord]:
+    """Providers matching every condition of ``conditions``, in creation order."""
+    provider = resource_providers
+    query = _record_select()
+    if conditions.name is not None:
+        query = query.where(provider.c.name == conditions.name)
+    if conditions.uuid is not None:
+        query = query.where(provider.c.uuid == conditions.uuid)
+    if conditions.tree_root_id is not None:
+        query = query.where(provider.c.root_provider_id == conditions.tree_root_id)
+    for uuids in conditions.aggregates_any_of:
+        query = query.where(_with_any_aggregate(uuids))
+    if conditions.forbidden_aggregates:
+        query = query.where(~_with_any_aggregate(conditions.forbidden_aggregates))
+    for ids in conditions.traits_any_of:
+        query = query.where(_with_any_trait(ids))
+    if conditions.forbidden_traits:
+        query = query.where(~_with_any_trait(conditions.forbidden_traits))
+    for resource_class_id, amount in conditions.resources.items():
+        query = query.where(_with_capacity(resource_class_id, amount))
+    rows = connection.execute(query.order_by(provider.c.id)).all()
+    return [ProviderRecord(*row) for row in rows]
+
+
+
+def lock_provider(connection: Connection, uuid: str) -> ProviderRow:
+    """The provider with ``uuid``, row-locked until the transaction ends.
+
+    Writers that change a provider's children (traits, aggregates) take this
+    lock first, so concurrent writers of one provider queue here rather than
+    deadlocking on child rows, and the row read is the newest committed one.
+    SQLite ignores FOR UPDATE (its writes are serial already). Raises
+    ``NotFound`` (404) if there is no such provider.
+
+    ``SELECT ... FROM resource_providers WHERE uuid = :uuid FOR UPDATE``
+    """
+    row = connection.execute(
+        select(*_PROVIDER_COLUMNS).where(resource_providers.c.uuid == uuid).with_for_update()
+    ).first()
+    if row is None:
+        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+    return ProviderRow(*row)

@@ -1,9 +1,106 @@
-"""GET /allocation_candidates (issue: allocations and candidates)."""
+"""GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
-from stowage import errors
+from collections import defaultdict
+
+from stowage.api import policy
+from stowage.api import versions as v
 from stowage.api.http import Request, Response
+from stowage.api.schemas import allocation_candidates as schemas
+from stowage.api.schemas import validate_query
+from stowage.api.versions import Version
+from stowage.candidates.request import CandidateRequest, EngineOptions, GenerationStrategy
+from stowage.candidates.results import Candidate, CandidateResult
+from stowage.domain import candidates
+from stowage.storage.common import utcnow
 
 
 def list_candidates(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("list_candidates is not implemented yet.")
+    """Every way to satisfy the requested groups, with provider summaries."""
+    services.authorize(request, policy.ALLOCATION_CANDIDATES_LIST)
+    validate_query(request, schemas.query_schema(request.version))
+    candidate_request = schemas.parse_request(request)
+    with services.database.read() as connection:
+        result = candidates.find_candidates(
+            connection, candidate_request, engine_options(services.conf)
+        )
+    response = Response(body=serialize_result(result, candidate_request, request.version))
+    if request.version >= v.CACHE_HEADERS:
+        response.set_last_modified(utcnow())
+    return response
+
+
+def engine_options(conf) -> EngineOptions:
+    """The [placement] options that shape candidate output."""
+    return EngineOptions(
+        randomize=conf.placement.randomize_allocation_candidates,
+        max_candidates=conf.placement.max_allocation_candidates,
+        strategy=GenerationStrategy(conf.placement.allocation_candidates_generation_strategy),
+    )
+
+
+def serialize_result(result: CandidateResult, request: CandidateRequest, version: Version) -> dict:
+    """The response body::
+
+        {"allocation_requests": [<allocation request>, ...],
+         "provider_summaries": {
+             <uuid>: {"resources": {<class>: {"capacity": 8, "used": 0}, ...},
+                      "traits": [...],                     # 1.17+
+                      "parent_provider_uuid": <uuid>|null,  # 1.29+
+                      "root_provider_uuid": <uuid>}}}       # 1.29+
+
+    Before 1.27 ``resources`` lists only the requested classes.
+    """
+    requested = request.resource_classes
+    summaries = {}
+    for summary in result.summaries:
+        body: dict = {
+            "resources": {
+                resource.resource_class: {"capacity": resource.capacity, "used": resource.used}
+                for resource in summary.resources
+                if version >= v.ALL_INVENTORY_IN_SUMMARIES or resource.resource_class in requested
+            }
+        }
+        if version >= v.CANDIDATES_REQUIRED:
+            body["traits"] = list(summary.traits)
+        if version >= v.NESTED_CANDIDATES:
+            body["parent_provider_uuid"] = summary.parent_uuid
+            body["root_provider_uuid"] = summary.root_uuid
+        summaries[summary.uuid] = body
+    return {
+        "allocation_requests": [
+            serialize_candidate(candidate, version) for candidate in result.candidates
+        ],
+        "provider_summaries": summaries,
+    }
+
+
+def serialize_candidate(candidate: Candidate, version: Version) -> dict:
+    """One allocation request, ready to PUT to /allocations/{consumer}.
+
+    1.12+::
+
+        {"allocations": {<uuid>: {"resources": {<class>: <amount>}}},
+         "mappings": {<suffix>: [<uuid>, ...]}}            # 1.34+
+
+    1.10 and 1.11::
+
+        {"allocations": [{"resource_provider": {"uuid": <uuid>},
+                          "resources": {<class>: <amount>}}]}
+    """
+    by_provider: dict[str, dict[str, int]] = defaultdict(dict)
+    for allocation in candidate.allocations:
+        by_provider[allocation.provider][allocation.resource_class] = allocation.amount
+    if version < v.ALLOCATIONS_DICT:
+        return {
+            "allocations": [
+                {"resource_provider": {"uuid": uuid}, "resources": resources}
+                for uuid, resources in by_provider.items()
+            ]
+        }
+    body: dict = {
+        "allocations": {uuid: {"resources": resources} for uuid, resources in by_provider.items()}
+    }
+    if version >= v.MAPPINGS:
+        body["mappings"] = {suffix: list(uuids) for suffix, uuids in candidate.mappings}
+    return body

@@ -1,25 +1,163 @@
-"""resource_providers handlers."""
+"""Handlers for /resource_providers and /resource_providers/{uuid}."""
 from __future__ import annotations
 
-from stowage import errors
-from stowage.api.http import Request, Response
+import datetime
+
+from stowage.api import policy
+from stowage.api import versions as v
+from stowage.api.http import JSON_TYPE, Request, Response, no_content
+from stowage.api.schemas import load_body, validate_query
+from stowage.api.schemas import query as query_parsers
+from stowage.api.schemas import resource_providers as schemas
+from stowage.domain import providers
+from stowage.domain.filters import AggregateFilter, TraitFilter
+from stowage.storage.common import utcnow
+from stowage.storage.providers import ProviderRecord
+
+
+def provider_url(request: Request, uuid: str) -> str:
+    """The provider's path, under the mount point if the app has one."""
+    return f"{request.environ.get('SCRIPT_NAME', '')}/resource_providers/{uuid}"
+
+
+def _links(request: Request, uuid: str) -> list[dict]:
+    url = provider_url(request, uuid)
+    relations = ["inventories", "usages"]
+    if request.version >= v.PROVIDER_AGGREGATES:
+        relations.append("aggregates")
+    if request.version >= v.TRAITS:
+        relations.append("traits")
+    if request.version >= v.PROVIDER_ALLOCATIONS_LINK:
+        relations.append("allocations")
+    return [{"rel": "self", "href": url}] + [
+        {"rel": relation, "href": f"{url}/{relation}"} for relation in relations
+    ]
+
+
+def serialize_provider(request: Request, record: ProviderRecord) -> dict:
+    """One provider::
+
+        {"uuid": ..., "name": ..., "generation": 0,
+         "links": [{"rel": "self", "href": "/resource_providers/<uuid>"},
+                   {"rel": "inventories" | "usages" | "aggregates" (1.1+)
+                           | "traits" (1.6+) | "allocations" (1.11+), "href": ...}],
+         "parent_provider_uuid": ..., "root_provider_uuid": ...}   # 1.14+
+    """
+    body = {
+        "uuid": record.uuid,
+        "name": record.name,
+        "generation": record.generation,
+        "links": _links(request, record.uuid),
+    }
+    if request.version >= v.NESTED_PROVIDERS:
+        body["parent_provider_uuid"] = record.parent_provider_uuid
+        body["root_provider_uuid"] = record.root_provider_uuid
+    return body
+
+
+def serialize_providers(request: Request, records: list[ProviderRecord]) -> dict:
+    """``{"resource_providers": [<provider as serialize_provider>, ...]}``"""
+    return {"resource_providers": [serialize_provider(request, record) for record in records]}
+
+
+def _last_modified(records: list[ProviderRecord]) -> datetime.datetime:
+    stamps = [record.last_modified for record in records if record.last_modified]
+    return max(stamps) if stamps else utcnow()
+
+
+def _require_json(request: Request) -> None:
+    """415 for a body not typed as JSON, before policy and lookups, as upstream."""
+    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != JSON_TYPE:
+        request.json_body()  # raises the 415 with the standard wording
 
 
 def list_providers(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("list_providers is not implemented yet.")
+    """GET /resource_providers, filtered by the parameters each microversion allows."""
+    services.authorize(request, policy.RESOURCE_PROVIDERS_LIST)
+    parameters = validate_query(request, schemas.list_query_schema(request.version))
+    member_of = AggregateFilter()
+    if "member_of" in request.query:
+        member_of = query_parsers.parse_member_of(request.query["member_of"], request.version)
+    required = TraitFilter()
+    if "required" in request.query:
+        required = query_parsers.parse_required(request.query["required"], request.version)
+    resources = ()
+    if "resources" in parameters:
+        resources = query_parsers.parse_resources(parameters["resources"])
+    query = providers.ProviderQuery(
+        name=parameters.get("name"),
+        uuid=parameters.get("uuid"),
+        in_tree=parameters.get("in_tree"),
+        member_of=member_of,
+        required=required,
+        resources=resources,
+    )
+    with services.database.read() as connection:
+        records = providers.list_providers(connection, query)
+    response = Response(body=serialize_providers(request, records))
+    if request.version >= v.CACHE_HEADERS:
+        response.set_last_modified(_last_modified(records))
+    return response
 
 
 def create_provider(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("create_provider is not implemented yet.")
+    """POST /resource_providers: 201 and no body before 1.20, 200 and the
+    provider from 1.20; a location header either way."""
+    _require_json(request)
+    services.authorize(request, policy.RESOURCE_PROVIDERS_CREATE)
+    data = load_body(request, schemas.create_schema(request.version))
+    with services.database.write() as connection:
+        record = providers.create_provider(
+            connection, data["name"], data.get("uuid"), data.get("parent_provider_uuid")
+        )
+    # Absolute, as WebOb made upstream's.
+    location = ("location", request.absolute_url(f"/resource_providers/{record.uuid}"))
+    if request.version < v.CREATE_RETURNS_BODY:
+        return Response(status=201, headers=[location], content_type=None)
+    response = Response(body=serialize_provider(request, record), headers=[location])
+    response.set_last_modified(_last_modified([record]))
+    return response
 
 
 def show_provider(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("show_provider is not implemented yet.")
+    """GET /resource_providers/{uuid}."""
+    services.authorize(request, policy.RESOURCE_PROVIDERS_SHOW)
+    with services.database.read() as connection:
+        record = providers.show_provider(connection, request.route_args["uuid"])
+    response = Response(body=serialize_provider(request, record))
+    if request.version >= v.CACHE_HEADERS:
+        response.set_last_modified(_last_modified([record]))
+    return response
 
 
 def update_provider(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("update_provider is not implemented yet.")
+    """PUT /resource_providers/{uuid}: rename, and from 1.14 set the parent
+    (moving and un-parenting from 1.37)."""
+    _require_json(request)
+    services.authorize(request, policy.RESOURCE_PROVIDERS_UPDATE)
+    uuid = request.route_args["uuid"]
+    with services.database.write() as connection:
+        # 404 for an unknown provider before complaints about the body, as upstream.
+        providers.show_provider(connection, uuid)
+        data = load_body(request, schemas.update_schema(request.version))
+        record = providers.update_provider(
+            connection,
+            uuid,
+            data["name"],
+            data.get("parent_provider_uuid", providers.UNCHANGED),
+            allow_reparenting=request.version >= v.REPARENT,
+        )
+    response = Response(body=serialize_provider(request, record))
+    if request.version >= v.CACHE_HEADERS:
+        response.set_last_modified(_last_modified([record]))
+    return response
 
 
 def delete_provider(request: Request, services) -> Response:
-    raise errors.NotImplementedYet("delete_provider is not implemented yet.")
+    """DELETE /resource_providers/{uuid}: 204; 409 while it has children or
+    allocations."""
+    services.authorize(request, policy.RESOURCE_PROVIDERS_DELETE)
+    with services.database.write() as connection:
+        providers.delete_provider(connection, request.route_args["uuid"])
+    return no_content()

@@ -1,0 +1,254 @@
+"""Bodies of ``PUT /allocations/{consumer}`` and ``POST /allocations``, by microversion.
+
+PUT shapes::
+
+    1.0   {"allocations": [{"resource_provider": {"uuid": RP}, "resources": {RC: N}}]}
+    1.8   ... plus required "project_id" and "user_id"
+    1.12  {"allocations": {RP: {"resources": {RC: N}, "generation": G?}},
+           "project_id": P, "user_id": U}
+    1.28  ... plus required "consumer_generation" (int or null); allocations may be {}
+    1.34  ... plus optional "mappings" {group suffix: [RP, ...]} (accepted, not stored)
+    1.38  ... plus required "consumer_type" ([A-Z0-9_]+)
+
+POST (1.13+) is ``{CONSUMER: <the 1.12+ PUT body, allocations may be {}>}``
+with the same 1.28, 1.34 and 1.38 additions.
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+
+from stowage import errors
+from stowage.api.http import Request
+from stowage.api.schemas import load_body
+from stowage.api.versions import (
+    ALLOCATIONS_DICT,
+    CONSUMER_GENERATION,
+    CONSUMER_TYPES,
+    MAPPINGS,
+    REQUIRE_PROJECT_USER,
+    Version,
+)
+from stowage.domain.allocations import ConsumerAllocations
+from stowage.domain.consumers import ConsumerClaim
+
+# Keys that must look like a UUID (as upstream: 36 hex digits and dashes).
+UUID_KEY = "^[0-9a-fA-F-]{36}$"
+RESOURCE_CLASS_NAME = "^[A-Z0-9_]+$"
+CONSUMER_TYPE_NAME = "^[A-Z0-9_]+$"
+# Request group suffixes of 1.33+; deliberately unanchored, as upstream.
+GROUP_SUFFIX = "[a-zA-Z0-9_-]{1,64}"
+
+_OWNER = {"type": "string", "minLength": 1, "maxLength": 255}
+_AMOUNTS = {
+    "type": "object",
+    "minProperties": 1,
+    "patternProperties": {RESOURCE_CLASS_NAME: {"type": "integer", "minimum": 1}},
+    "additionalProperties": False,
+}
+_MAPPINGS = {
+    "type": "object",
+    "minProperties": 1,
+    "patternProperties": {
+        GROUP_SUFFIX: {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "uuid"},
+        }
+    },
+}
+
+
+def _list_form(with_owner: bool) -> dict:
+    """The list-shaped PUT body of microversions 1.0 - 1.11."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "allocations": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "resource_provider": {
+                            "type": "object",
+                            "properties": {"uuid": {"type": "string", "format": "uuid"}},
+                            "required": ["uuid"],
+                            "additionalProperties": False,
+                        },
+                        "resources": _AMOUNTS,
+                    },
+                    "required": ["resource_provider", "resources"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["allocations"],
+        "additionalProperties": False,
+    }
+    if with_owner:
+        schema["properties"].update(project_id=_OWNER, user_id=_OWNER)
+        schema["required"] += ["project_id", "user_id"]
+    return schema
+
+
+def consumer_body(
+    may_be_empty: bool, generation: bool = False, mappings: bool = False, consumer_type: bool = False
+) -> dict:
+    """The dict-shaped body for one consumer (1.12+ PUT, each POST and reshape entry)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "allocations": {
+                "type": "object",
+                "minProperties": 0 if may_be_empty else 1,
+                "patternProperties": {
+                    UUID_KEY: {
+                        "type": "object",
+                        "properties": {
+                            "generation": {"type": "integer"},
+                            "resources": _AMOUNTS,
+                        },
+                        "required": ["resources"],
+                        "additionalProperties": False,
+                    }
+                },
+                "additionalProperties": False,
+            },
+            "project_id": _OWNER,
+            "user_id": _OWNER,
+        },
+        "required": ["allocations", "project_id", "user_id"],
+        "additionalProperties": False,
+    }
+    if generation:
+        schema["properties"]["consumer_generation"] = {"type": ["integer", "null"]}
+        schema["required"].append("consumer_generation")
+    if mappings:
+        schema["properties"]["mappings"] = copy.deepcopy(_MAPPINGS)
+    if consumer_type:
+        schema["properties"]["consumer_type"] = {
+            "type": "string",
+            "pattern": CONSUMER_TYPE_NAME,
+            "minLength": 1,
+            "maxLength": 255,
+        }
+        schema["required"].append("consumer_type")
+    return schema
+
+
+def consumers_body(version: Version, min_consumers: int) -> dict:
+    """``{CONSUMER: consumer body}`` as POST /allocations and POST /reshaper take it."""
+    return {
+        "type": "object",
+        "minProperties": min_consumers,
+        "patternProperties": {
+            UUID_KEY: consumer_body(
+                may_be_empty=True,
+                generation=version >= CONSUMER_GENERATION,
+                mappings=version >= MAPPINGS,
+                consumer_type=version >= CONSUMER_TYPES,
+            )
+        },
+        "additionalProperties": False,
+    }
+
+
+PUT_1_0 = _list_form(with_owner=False)
+PUT_1_8 = _list_form(with_owner=True)
+PUT_1_12 = consumer_body(may_be_empty=False)
+PUT_1_28 = consumer_body(may_be_empty=True, generation=True)
+PUT_1_34 = consumer_body(may_be_empty=True, generation=True, mappings=True)
+PUT_1_38 = consumer_body(may_be_empty=True, generation=True, mappings=True, consumer_type=True)
+
+# Built once per distinct shape: validators are cached by schema identity.
+_POST_SCHEMAS: dict[tuple[bool, bool, bool, int], dict] = {}
+
+
+def _put_schema(version: Version) -> dict:
+    if version >= CONSUMER_TYPES:
+        return PUT_1_38
+    if version >= MAPPINGS:
+        return PUT_1_34
+    if version >= CONSUMER_GENERATION:
+        return PUT_1_28
+    if version >= ALLOCATIONS_DICT:
+        return PUT_1_12
+    if version >= REQUIRE_PROJECT_USER:
+        return PUT_1_8
+    return PUT_1_0
+
+
+def post_schema(version: Version, min_consumers: int = 1) -> dict:
+    shape = (version >= CONSUMER_GENERATION, version >= MAPPINGS, version >= CONSUMER_TYPES, min_consumers)
+    if shape not in _POST_SCHEMAS:
+        _POST_SCHEMAS[shape] = consumers_body(version, min_consumers)
+    return _POST_SCHEMAS[shape]
+
+
+def consumer_uuid(text: str) -> str:
+    """The consumer uuid of a path or key in canonical dashed lower-case form."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise errors.BadRequest(f"Malformed consumer_uuid: {text}")
+
+
+@dataclass(frozen=True)
+class IncompleteOwner:
+    """Project and user given to consumers written before microversion 1.8."""
+
+    project_id: str
+    user_id: str
+
+
+def consumer_allocations(
+    version: Version, consumer: str, body: dict, incomplete: IncompleteOwner
+) -> ConsumerAllocations:
+    """One validated consumer body as the domain's request."""
+    allocations = body["allocations"]
+    if isinstance(allocations, list):
+        # The 1.0 - 1.11 list form; a provider named twice keeps its last entry.
+        allocations = {
+            entry["resource_provider"]["uuid"]: {"resources": entry["resources"]}
+            for entry in allocations
+        }
+    project_id = body.get("project_id")
+    user_id = body.get("user_id")
+    if project_id is None:
+        project_id, user_id = incomplete.project_id, incomplete.user_id
+    claim = ConsumerClaim(
+        uuid=consumer,
+        project_id=project_id,
+        user_id=user_id,
+        generation=body.get("consumer_generation"),
+        check_generation=version >= CONSUMER_GENERATION,
+        consumer_type=body.get("consumer_type") if version >= CONSUMER_TYPES else None,
+    )
+    return ConsumerAllocations(
+        claim,
+        {provider: dict(entry["resources"]) for provider, entry in allocations.items()},
+    )
+
+
+def put_request(request: Request, consumer: str, incomplete: IncompleteOwner) -> ConsumerAllocations:
+    """``PUT /allocations/{consumer}``: the validated body as a domain request."""
+    body = load_body(request, _put_schema(request.version))
+    return consumer_allocations(request.version, consumer, body, incomplete)
+
+
+def consumers_requests(
+    version: Version, body: dict, incomplete: IncompleteOwner
+) -> list[ConsumerAllocations]:
+    """A validated ``{CONSUMER: body}`` mapping as domain requests, in body order."""
+    return [
+        consumer_allocations(version, consumer_uuid(consumer), entry, incomplete)
+        for consumer, entry in body.items()
+    ]
+
+
+def post_requests(request: Request, incomplete: IncompleteOwner) -> list[ConsumerAllocations]:
+    """``POST /allocations``: every consumer's validated body, in body order."""
+    body = load_body(request, post_schema(request.version))
+    return consumers_requests(request.version, body, incomplete)

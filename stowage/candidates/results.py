@@ -1,0 +1,114 @@
+"""What a candidate engine returns: candidates, provider summaries and an
+explanation of how the request was narrowed down.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """``amount`` of ``resource_class`` taken from ``provider`` (a uuid)."""
+
+    provider: str
+    resource_class: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to satisfy every request group at once.
+
+    ``allocations`` is consolidated (one entry per provider and class) and
+    sorted; ``mappings`` pairs each group suffix with the providers that
+    satisfied it (a resourceless group maps to a provider it takes nothing
+    from). ``anchor`` is the root provider whose tree the candidate is built
+    around; it is not part of the output and not of the identity.
+    """
+
+    allocations: tuple[Allocation, ...]
+    mappings: tuple[tuple[str, tuple[str, ...]], ...]
+    anchor: str
+
+    @property
+    def identity(self) -> tuple:
+        """Two candidates with the same identity are the same answer."""
+        return (self.allocations, self.mappings)
+
+    @property
+    def providers(self) -> set[str]:
+        """Providers the candidate takes resources from."""
+        return {allocation.provider for allocation in self.allocations}
+
+
+@dataclass(frozen=True)
+class ResourceSummary:
+    resource_class: str
+    capacity: int
+    used: int
+
+
+@dataclass(frozen=True)
+class ProviderSummary:
+    """A provider of a tree involved in the candidates, with all its inventory."""
+
+    uuid: str
+    parent_uuid: str | None
+    root_uuid: str
+    resources: tuple[ResourceSummary, ...]
+    traits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Why something was dropped by a stage, with the numbers behind it.
+
+    ``reason`` is a short code (``insufficient_capacity``, ``missing_trait``,
+    ``forbidden_aggregate``, ``group_policy``, ...).
+    """
+
+    stage: str
+    reason: str
+    group: str | None = None
+    provider: str | None = None
+    resource_class: str | None = None
+    requested: int | None = None
+    used: int | None = None
+    capacity: int | None = None
+    trait: str | None = None
+
+    @property
+    def shortfall(self) -> int | None:
+        """How much capacity was missing, for capacity exclusions."""
+        if None in (self.requested, self.used, self.capacity):
+            return None
+        return self.requested + self.used - self.capacity  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """How many items one stage kept and dropped, per reason."""
+
+    stage: str
+    group: str | None
+    kept: int
+    excluded: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Counts per stage plus the nearest misses; a by-product of the run."""
+
+    stages: tuple[StageReport, ...] = ()
+    nearest_misses: tuple[Exclusion, ...] = ()
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    candidates: tuple[Candidate, ...]
+    summaries: tuple[ProviderSummary, ...]
+    explanation: Explanation = Explanation()
+
+    @classmethod
+    def empty(cls, explanation: Explanation = Explanation()) -> "CandidateResult":
+        return cls((), (), explanation)

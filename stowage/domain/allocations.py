@@ -1,0 +1,319 @@
+"""Allocations: what consumers hold of providers' inventory, and the rules for it.
+
+A write replaces, in one transaction, everything the named consumers hold.
+For every provider and resource class it touches:
+
+- the provider must have inventory of the class;
+- each amount must lie within ``min_unit..max_unit`` and be a multiple of
+  ``step_size``;
+- the provider's total usage must stay within
+  ``(total - reserved) * allocation_ratio``, unless the provider was already
+  over and the write does not make it worse.
+
+Every provider the write names gets its generation bumped by compare-and-swap
+on the generation read at the start, so two writers racing on one provider
+cannot both commit; the loser's whole write is retried server-side. Every
+consumer's generation is bumped too, and consumers left with nothing are
+deleted.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from stowage import errors
+from stowage.domain import consumers as consumer_domain
+from stowage.domain.consumers import ConsumerClaim
+from stowage.storage import allocations as allocation_storage
+from stowage.storage import consumers as consumer_storage
+from stowage.storage.allocations import (
+    ConsumerAllocationRow,
+    InventoryUsage,
+    NewAllocation,
+    ProviderAllocationRow,
+)
+from stowage.storage.catalog import resource_class_ids
+from stowage.storage.common import bump_revision
+from stowage.storage.consumers import ConsumerRow
+from stowage.storage.database import Database
+from stowage.storage.providers import ProviderRow, find_provider, increment_generation
+
+LOG = logging.getLogger(__name__)
+
+# Leads of the error messages, which differ by endpoint as clients have long seen.
+CONFLICT_LEAD = "Inventory and/or allocations changed while attempting to allocate: "
+POST_UNKNOWN_CLASS_LEAD = "Unable to allocate inventory "
+
+
+def put_unknown_class_lead(consumer_uuid: str) -> str:
+    return f"Unable to allocate inventory for consumer {consumer_uuid}: "
+
+
+@dataclass(frozen=True)
+class ConsumerAllocations:
+    """What one consumer should hold after a write: {provider uuid: {class: amount}}.
+
+    Empty ``allocations`` removes everything the consumer holds.
+    """
+
+    claim: ConsumerClaim
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageLeads:
+    """How a failed write introduces itself, per endpoint."""
+
+    unknown_class: str
+    conflict: str = CONFLICT_LEAD
+
+
+@dataclass(frozen=True)
+class ConsumerHoldings:
+    """A consumer (None if unknown) and its allocations, for display."""
+
+    consumer: ConsumerRow | None
+    allocations: list[ConsumerAllocationRow]
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        return _newest(self.allocations)
+
+
+@dataclass(frozen=True)
+class ProviderHoldings:
+    """A provider and every allocation against it, for display."""
+
+    provider: ProviderRow
+    allocations: list[ProviderAllocationRow]
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        return _newest(self.allocations)
+
+
+@dataclass(frozen=True)
+class WantedAllocation:
+    """One allocation a write asks for, resolved to ids."""
+
+    consumer_id: int
+    provider_id: int
+    provider_uuid: str
+    resource_class_id: int
+    resource_class: str
+    amount: int
+
+
+def _newest(rows) -> datetime.datetime | None:
+    stamps = [row.updated_at or row.created_at for row in rows]
+    stamps = [stamp for stamp in stamps if stamp is not None]
+    return max(stamps) if stamps else None
+
+
+def consumer_holdings(connection: Connection, consumer_uuid: str) -> ConsumerHoldings:
+    """What the consumer holds; an unknown consumer simply holds nothing."""
+    rows = allocation_storage.allocations_of_consumer(connection, consumer_uuid)
+    consumer = consumer_storage.find_consumer(connection, consumer_uuid) if rows else None
+    return ConsumerHoldings(consumer, rows)
+
+
+def provider_holdings(connection: Connection, provider_uuid: str) -> ProviderHoldings:
+    """Every allocation against the provider; raises ``NotFound`` if it does not exist."""
+    provider = find_provider(connection, provider_uuid)
+    if provider is None:
+        raise errors.NotFound(
+            f"Resource provider '{provider_uuid}' not found: "
+            f"No resource provider with uuid {provider_uuid} found"
+        )
+    return ProviderHoldings(provider, allocation_storage.allocations_on_provider(connection, provider.id))
+
+
+def replace_allocations(
+    database: Database,
+    requests: list[ConsumerAllocations],
+    leads: MessageLeads,
+    attempts: int,
+) -> None:
+    """Atomically give each consumer exactly its requested allocations.
+
+    A lost provider-generation race rolls back and retries the whole write,
+    up to ``attempts`` times ([placement] allocation_conflict_retry_count),
+    then raises ``AllocationWriteConflict``.
+    """
+    for _attempt in range(max(1, attempts)):
+        try:
+            with database.write() as connection:
+                write_allocations(connection, requests, leads)
+            return
+        except ProviderRaceLost:
+            LOG.debug("Retrying allocation write after a provider generation race")
+            continue
+    LOG.warning("Gave up an allocation write after %d provider generation races", attempts)
+    raise errors.AllocationWriteConflict(leads.conflict)
+
+
+class ProviderRaceLost(Exception):
+    """A provider generation moved under us; the write is worth retrying.
+
+    Never leaves the domain: ``replace_allocations`` retries on it and the
+    reshaper turns it into a 409.
+    """
+
+
+def write_allocations(
+    connection: Connection, requests: list[ConsumerAllocations], leads: MessageLeads
+) -> None:
+    """Replace the named consumers' allocations inside the caller's transaction.
+
+    Checks run in upstream's order: consumer generations, then providers
+    exist, then resource classes exist, then inventory and capacity. Raises
+    ``ProviderRaceLost`` (retryable) if a provider generation moved. Providers
+    are read inside this transaction, so generations the caller already bumped
+    in it (the reshaper) are seen.
+    """
+    requests = list({request.claim.uuid: request for request in requests}.values())
+    consumers = [consumer_domain.ensure_consumer(connection, request.claim) for request in requests]
+
+    providers: dict[str, ProviderRow] = {}
+
+    def provider(uuid: str) -> ProviderRow:
+        if uuid not in providers:
+            found = find_provider(connection, uuid)
+            if found is None:
+                raise errors.AllocationProviderNotFound(uuid)
+            providers[uuid] = found
+        return providers[uuid]
+
+    # Providers of consumers being emptied are touched too (their
+    # generations move), as upstream does.
+    touched: dict[int, ProviderRow] = {}
+    for request in requests:
+        if request.allocations:
+            for provider_uuid in request.allocations:
+                touched.setdefault(provider(provider_uuid).id, provider(provider_uuid))
+        else:
+            for row in allocation_storage.allocations_of_consumer(connection, request.claim.uuid):
+                touched.setdefault(row.provider_id, provider(row.provider_uuid))
+
+    wanted = _resolve(connection, requests, consumers, provider, leads)
+    provider_ids = [item.provider_id for item in wanted]
+    class_ids = [item.resource_class_id for item in wanted]
+    previous_usage = allocation_storage.usage_by_provider_and_class(connection, provider_ids, class_ids)
+    allocation_storage.delete_allocations_of_consumers(connection, [c.id for c in consumers])
+    # Read after the deletion: the usage seen is everyone else's.
+    inventory = allocation_storage.inventory_usage(connection, provider_ids, class_ids)
+    check_fits(wanted, inventory, previous_usage)
+    allocation_storage.insert_allocations(
+        connection,
+        [
+            NewAllocation(item.provider_id, item.consumer_id, item.resource_class_id, item.amount)
+            for item in wanted
+        ],
+    )
+    # Ordered by id so that concurrent writers lock rows in the same order.
+    for provider_id in sorted(touched):
+        try:
+            increment_generation(connection, touched[provider_id])
+        except errors.ConcurrentUpdate:
+            raise ProviderRaceLost()
+    for consumer in sorted(consumers, key=lambda row: row.id):
+        consumer_domain.bump_generation(connection, consumer, leads.conflict)
+    consumer_storage.delete_consumers_without_allocations(connection, [c.id for c in consumers])
+    bump_revision(connection)
+
+
+def _resolve(connection, requests, consumers, provider, leads: MessageLeads) -> list[WantedAllocation]:
+    names = [
+        name
+        for request in requests
+        for amounts in request.allocations.values()
+        for name in amounts
+    ]
+    ids = resource_class_ids(connection, set(names))
+    for name in names:
+        if name not in ids:
+            raise errors.UnknownResourceClassInRequest(name, leads.unknown_class)
+    return [
+        WantedAllocation(
+            consumer.id,
+            provider(provider_uuid).id,
+            provider_uuid,
+            ids[name],
+            name,
+            amount,
+        )
+        for request, consumer in zip(requests, consumers)
+        for provider_uuid, amounts in request.allocations.items()
+        for name, amount in amounts.items()
+    ]
+
+
+def check_fits(
+    wanted: list[WantedAllocation],
+    inventory: dict[tuple[int, int], InventoryUsage],
+    previous_usage: dict[tuple[int, int], int],
+) -> None:
+    """Raise an ``AllocationDoesNotFit`` unless ``wanted`` fits the inventory.
+
+    ``inventory`` maps (provider id, class id) to the inventory and the usage
+    of everyone but the consumers being written; ``previous_usage`` is the
+    usage before the write, including those consumers. Checks, in order:
+    some inventory of the classes on every provider; then per allocation,
+    inventory of its class, min_unit/max_unit/step_size, and capacity for
+    the sum the write puts on that provider and class.
+    """
+    if not wanted:
+        return
+    providers_with_inventory = {provider_id for provider_id, _class_id in inventory}
+    missing = list(
+        dict.fromkeys(
+            item.provider_uuid for item in wanted if item.provider_id not in providers_with_inventory
+        )
+    )
+    if missing:
+        classes = list(dict.fromkeys(item.resource_class for item in wanted))
+        raise errors.NoInventoryForAllocation(classes, missing)
+
+    requested: dict[tuple[int, int], int] = defaultdict(int)
+    for item in wanted:
+        requested[(item.provider_id, item.resource_class_id)] += item.amount
+
+    for item in wanted:
+        key = (item.provider_id, item.resource_class_id)
+        record = inventory.get(key)
+        if record is None:
+            raise errors.NoInventoryForAllocation([item.resource_class], [item.provider_uuid])
+        if (
+            item.amount < record.min_unit
+            or item.amount > record.max_unit
+            or item.amount % record.step_size != 0
+        ):
+            raise errors.AllocationConstraintsViolated(item.resource_class, item.provider_uuid)
+        after = record.used + requested[key]
+        if after > record.capacity:
+            # Over capacity is tolerated only if it was already so and this
+            # write does not make it worse (e.g. shrinking an allocation
+            # after the inventory shrank).
+            before = previous_usage.get(key)
+            if before is None or after > before:
+                raise errors.CapacityExceeded(item.resource_class, item.provider_uuid)
+
+
+def delete_consumer_allocations(connection: Connection, consumer_uuid: str) -> None:
+    """Remove everything the consumer holds, and the consumer.
+
+    Provider generations are left alone, as upstream does: freeing resources
+    can never over-commit. Raises ``NotFound`` if the consumer holds nothing.
+    """
+    consumer = consumer_storage.find_consumer(connection, consumer_uuid)
+    removed = 0
+    if consumer is not None:
+        removed = allocation_storage.delete_allocations_of_consumers(connection, [consumer.id])
+    if not removed:
+        raise errors.NotFound(f"No allocations for consumer '{consumer_uuid}'")
+    consumer_storage.delete_consumers_without_allocations(connection, [consumer.id])
+    bump_revision(connection)

@@ -1,0 +1,83 @@
+"""Consumers: found or created for an allocation write, generation-checked.
+
+A consumer is whatever holds allocations (an instance, a migration). It is
+created by its first allocation write, owned by a project and user (made on
+demand), optionally typed (1.38), and deleted once it holds nothing. Its
+``generation`` starts at 0 and every allocation write bumps it, so every
+committed consumer is at generation 1 or more.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from stowage import errors
+from stowage.storage import consumers as consumer_storage
+from stowage.storage.consumers import ConsumerRow
+
+
+@dataclass(frozen=True)
+class ConsumerClaim:
+    """Who a write says the consumer is, and which generation it last saw.
+
+    ``generation`` is only checked when ``check_generation`` (microversion
+    1.28+), where None means "I believe the consumer does not exist yet".
+    ``consumer_type`` None leaves the type as it is (before 1.38).
+    """
+
+    uuid: str
+    project_id: str
+    user_id: str
+    generation: int | None = None
+    check_generation: bool = False
+    consumer_type: str | None = None
+
+
+def ensure_consumer(connection: Connection, claim: ConsumerClaim) -> ConsumerRow:
+    """The consumer of ``claim``, created if missing and re-owned if asked.
+
+    Raises ``ConsumerGenerationMismatch`` when the generation check fails.
+    A changed project, user or type is written without bumping the
+    generation; the allocation write that follows bumps it.
+    """
+    project_id = consumer_storage.ensure_project(connection, claim.project_id)
+    user_id = consumer_storage.ensure_user(connection, claim.user_id)
+    type_id = None
+    if claim.consumer_type is not None:
+        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type)
+
+    consumer = consumer_storage.find_consumer(connection, claim.uuid)
+    if consumer is None:
+        if claim.check_generation and claim.generation is not None:
+            raise errors.ConsumerGenerationMismatch(claim.uuid, None, claim.generation)
+        consumer_storage.create_consumer(connection, claim.uuid, project_id, user_id, type_id)
+        consumer = consumer_storage.find_consumer(connection, claim.uuid)
+        assert consumer is not None
+        # Generation 0 is our own new row; anything else was committed by a
+        # concurrent writer after we looked, so "does not exist" was wrong.
+        if claim.check_generation and consumer.generation != 0:
+            raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, None)
+    elif claim.check_generation and consumer.generation != claim.generation:
+        raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, claim.generation)
+
+    wanted_type = consumer.consumer_type_id if type_id is None else type_id
+    if (consumer.project_id, consumer.user_id, consumer.consumer_type_id) != (
+        project_id,
+        user_id,
+        wanted_type,
+    ):
+        consumer_storage.update_consumer_owner(connection, consumer, project_id, user_id, wanted_type)
+    return consumer
+
+
+def bump_generation(connection: Connection, consumer: ConsumerRow, conflict_lead: str) -> None:
+    """Advance the consumer's generation from the one read in this transaction.
+
+    Raises ``ConsumerGenerationConflict`` if a concurrent writer moved it.
+    """
+    if not consumer_storage.increment_consumer_generation(connection, consumer.id, consumer.generation):
+        raise errors.ConsumerGenerationConflict(
+            f"{conflict_lead}Another thread concurrently updated the data. "
+            "Please retry your update"
+        )

@@ -1,0 +1,199 @@
+"""Resource provider operations: create, show, rename and move, delete, list.
+
+Tree rules (upstream Placement's):
+
+* a new provider may name an existing parent (1.14+); it joins the parent's tree;
+* before 1.37 an update may only give a parent to a provider that has none
+  (or repeat the current parent);
+* from 1.37 (``allow_reparenting``) a provider may move to another parent or
+  become a root, taking its whole subtree along;
+* a provider may never become its own ancestor.
+"""
+from __future__ import annotations
+
+import uuid as uuid_module
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from stowage import errors
+from stowage.domain.filters import AggregateFilter, ResourceAmount, TraitFilter
+from stowage.storage import providers as storage
+from stowage.storage.providers import ProviderFilter, ProviderRecord
+
+# Marks an update that leaves the parent as it is.
+UNCHANGED = object()
+
+
+@dataclass(frozen=True)
+class ProviderQuery:
+    """What GET /resource_providers asked for, names not yet resolved."""
+
+    name: str | None = None
+    uuid: str | None = None
+    in_tree: str | None = None
+    member_of: AggregateFilter = field(default_factory=AggregateFilter)
+    required: TraitFilter = field(default_factory=TraitFilter)
+    resources: tuple[ResourceAmount, ...] = ()
+
+
+def canonical_uuid(value: str) -> str:
+    """The dashed, lower-case form of a uuid given with or without dashes."""
+    return str(uuid_module.UUID(value))
+
+
+def show_provider(connection: Connection, uuid: str) -> ProviderRecord:
+    """Raises ``NotFound`` when there is no such provider."""
+    record = storage.find_record(connection, uuid)
+    if record is None:
+        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+    return record
+
+
+def create_provider(
+    connection: Connection, name: str, uuid: str | None, parent_uuid: str | None
+) -> ProviderRecord:
+    """Create a provider (a new uuid if none is given) under ``parent_uuid``.
+
+    Raises ``Duplicate`` when the uuid or name is taken and ``BadRequest``
+    when the parent is the provider itself or does not exist.
+    """
+    uuid = canonical_uuid(uuid) if uuid else str(uuid_module.uuid4())
+    parent = None
+    if parent_uuid is not None:
+        failure = f'Unable to create resource provider "{name}", {uuid}: '
+        if canonical_uuid(parent_uuid) == uuid:
+            raise errors.BadRequest(
+                failure + "parent provider UUID cannot be same as UUID. Please set "
+                "parent provider UUID to None if there is no parent."
+            )
+        parent = storage.find_provider(connection, canonical_uuid(parent_uuid))
+        if parent is None:
+            raise errors.BadRequest(failure + "parent provider UUID does not exist.")
+    # Upstream finds duplicates only when it writes, after the parent checks.
+    taken = []
+    if storage.find_provider(connection, uuid) is not None:
+        taken.append(f"uuid: {uuid}")
+    if storage.find_provider_named(connection, name) is not None:
+        taken.append(f"name: {name}")
+    if taken:
+        raise errors.Duplicate(f"Conflicting resource provider {', '.join(taken)} already exists.")
+    storage.insert_provider(connection, uuid, name, parent)
+    return show_provider(connection, uuid)
+
+
+def update_provider(
+    connection: Connection,
+    uuid: str,
+    name: str,
+    parent_uuid: str | None | object = UNCHANGED,
+    allow_reparenting: bool = False,
+) -> ProviderRecord:
+    """Rename the provider and, if ``parent_uuid`` is given, move it.
+
+    Moving re-roots the provider's whole subtree. Raises ``NotFound``,
+    ``Duplicate`` for a taken name, and ``BadRequest`` for a missing parent,
+    a forbidden move or a loop.
+    """
+    provider = storage.get_provider(connection, uuid)
+    failure = f"Unable to save resource provider {uuid}: "
+    parent_id = provider.parent_provider_id
+    root_id = provider.root_provider_id if provider.root_provider_id is not None else provider.id
+    moved: list[int] = []
+    if parent_uuid is not UNCHANGED and parent_uuid is not None:
+        parent = storage.find_provider(connection, canonical_uuid(str(parent_uuid)))
+        if parent is None:
+            raise errors.BadRequest(failure + "parent provider UUID does not exist.")
+        if (
+            provider.parent_provider_id is not None
+            and provider.parent_provider_id != parent.id
+            and not allow_reparenting
+        ):
+            raise errors.BadRequest(
+                failure + "re-parenting a provider is not currently allowed."
+            )
+        moved = storage.subtree_ids(connection, provider)
+        if parent.id in moved:
+            raise errors.BadRequest(
+                failure + "creating loop in the provider tree is not allowed."
+            )
+        parent_id = parent.id
+        root_id = parent.root_provider_id if parent.root_provider_id is not None else parent.id
+    elif parent_uuid is None and provider.parent_provider_id is not None:
+        if not allow_reparenting:
+            raise errors.BadRequest(
+                failure + "un-parenting a provider is not currently allowed."
+            )
+        moved = storage.subtree_ids(connection, provider)
+        parent_id = None
+        root_id = provider.id
+    if name != provider.name and storage.find_provider_named(connection, name) is not None:
+        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+    storage.update_provider_row(connection, provider, name, parent_id, root_id, moved)
+    return show_provider(connection, uuid)
+
+
+def delete_provider(connection: Connection, uuid: str) -> None:
+    """Delete the provider with its inventories, traits and aggregate links.
+
+    Raises ``NotFound``, ``CannotDeleteParent`` while it has children and
+    ``ResourceProviderInUse`` while it has allocations.
+    """
+    provider = storage.find_provider(connection, uuid)
+    if provider is None:
+        raise errors.NotFound(f"No resource provider with uuid {uuid} found for delete")
+    if storage.has_children(connection, provider):
+        raise errors.CannotDeleteParent(
+            f"Unable to delete parent resource provider {uuid}: "
+            "It has child resource providers."
+        )
+    if storage.has_allocations(connection, provider):
+        raise errors.ResourceProviderInUse(
+            f"Unable to delete resource provider {uuid}: Resource provider has allocations."
+        )
+    storage.delete_provider_rows(connection, provider)
+
+
+def list_providers(connection: Connection, query: ProviderQuery) -> list[ProviderRecord]:
+    """Providers matching every condition of ``query``.
+
+    Raises ``BadRequest`` for an unknown resource class or trait; an unknown
+    ``in_tree`` provider or aggregate simply matches nothing.
+    """
+    # Checked in upstream's order: an unknown tree ends the search before
+    # unknown traits, which are reported before unknown resource classes.
+    tree_root_id = None
+    if query.in_tree is not None:
+        tree_member = storage.find_provider(connection, query.in_tree)
+        if tree_member is None:
+            return []
+        tree_root_id = tree_member.root_provider_id
+    trait_names = query.required.names
+    found_traits = storage.trait_ids(connection, trait_names)
+    missing = sorted(trait_names - set(found_traits))
+    if missing:
+        raise errors.BadRequest(
+            f'Invalid trait(s) in "required" parameter: No such trait(s): {", ".join(missing)}.'
+        )
+    class_ids = storage.resource_class_ids(
+        connection, {item.resource_class for item in query.resources}
+    )
+    for item in query.resources:
+        if item.resource_class not in class_ids:
+            raise errors.BadRequest(
+                "Invalid resource class in resources parameter: "
+                f"No such resource class {item.resource_class}."
+            )
+    conditions = ProviderFilter(
+        name=query.name,
+        uuid=query.uuid,
+        tree_root_id=tree_root_id,
+        aggregates_any_of=query.member_of.any_of,
+        forbidden_aggregates=query.member_of.forbidden,
+        traits_any_of=tuple(
+            frozenset(found_traits[name] for name in names) for names in query.required.any_of
+        ),
+        forbidden_traits=frozenset(found_traits[name] for name in query.required.forbidden),
+        resources={class_ids[item.resource_class]: item.amount for item in query.resources},
+    )
+    return storage.list_records(connection, conditions)

@@ -1,0 +1,111 @@
+"""Reshape: move inventory and the allocations on it between providers at once.
+
+Typically a class of inventory moves from a compute node to a new child
+provider, and every consumer's allocations of it move along. It all happens
+in the caller's single transaction, in three steps:
+
+1. interim inventories: each provider gets the union of its current and its
+   new inventories, so nothing in use is removed yet and everything new
+   exists (capacity may transiently be below usage: that is allowed);
+2. allocations: every named consumer's allocations are replaced, with the
+   usual capacity rules checked against the interim inventories;
+3. final inventories: each provider gets exactly its new inventories, which
+   fails if allocations still consume something removed.
+
+Each step bumps the generations of the providers it touches, as upstream does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from stowage import errors
+from stowage.domain import allocations as allocation_domain
+from stowage.domain.allocations import ConsumerAllocations, MessageLeads
+from stowage.domain.inventories import Inventory, check_capacity, set_inventories
+from stowage.storage import catalog
+from stowage.storage import inventories as inventory_storage
+from stowage.storage.common import bump_revision
+from stowage.storage.providers import ProviderRow, find_provider
+
+LEADS = MessageLeads(unknown_class="malformed reshaper data: ", conflict="update conflict: ")
+
+
+@dataclass(frozen=True)
+class InventoryReplacement:
+    """A provider's complete new inventory and the generation the client last saw."""
+
+    provider_uuid: str
+    generation: int
+    inventories: list[Inventory]
+
+
+def reshape(
+    connection: Connection,
+    replacements: list[InventoryReplacement],
+    allocations: list[ConsumerAllocations],
+) -> None:
+    """Apply ``replacements`` and ``allocations`` in the caller's transaction.
+
+    Raises ``ReshapeProviderNotFound`` and ``ReshapeGenerationMismatch`` for
+    the inventory providers, ``UnknownResourceClassInRequest``, everything
+    ``write_allocations`` raises, ``ClassesInUse`` when removed inventory is
+    still allocated, and ``AllocationWriteConflict`` on a lost race.
+    """
+    for replacement in replacements:
+        provider = find_provider(connection, replacement.provider_uuid)
+        if provider is None:
+            raise errors.ReshapeProviderNotFound(replacement.provider_uuid)
+        if provider.generation != replacement.generation:
+            raise errors.ReshapeGenerationMismatch(
+                replacement.provider_uuid, provider.generation, replacement.generation
+            )
+        # Microversion 1.30+ always allows reserved == total (1.26's rule).
+        check_capacity(provider.uuid, replacement.inventories, reserved_may_equal_total=True)
+    names = [inventory.resource_class for replacement in replacements for inventory in replacement.inventories]
+    known = catalog.resource_class_ids(connection, set(names))
+    for name in names:
+        if name not in known:
+            raise errors.UnknownResourceClassInRequest(name, LEADS.unknown_class)
+
+    for replacement in replacements:
+        # An empty replacement would only repeat the current inventory.
+        if replacement.inventories:
+            provider = _current(connection, replacement.provider_uuid)
+            set_inventories(connection, provider, _union(connection, provider, replacement.inventories))
+
+    try:
+        allocation_domain.write_allocations(connection, allocations, LEADS)
+    except allocation_domain.ProviderRaceLost:
+        raise errors.AllocationWriteConflict(LEADS.conflict)
+
+    for replacement in replacements:
+        provider = _current(connection, replacement.provider_uuid)
+        set_inventories(connection, provider, replacement.inventories, in_use_lead=LEADS.conflict)
+    bump_revision(connection)
+
+
+def _current(connection: Connection, provider_uuid: str) -> ProviderRow:
+    """The provider as this transaction now sees it (with the generations it bumped)."""
+    provider = find_provider(connection, provider_uuid)
+    assert provider is not None  # checked above, and rows we updated stay locked
+    return provider
+
+
+def _union(connection: Connection, provider: ProviderRow, new: list[Inventory]) -> list[Inventory]:
+    """The provider's current inventories, overridden and extended by ``new``."""
+    merged = {
+        row.resource_class: Inventory(
+            resource_class=row.resource_class,
+            total=row.total,
+            reserved=row.reserved,
+            min_unit=row.min_unit,
+            max_unit=row.max_unit,
+            step_size=row.step_size,
+            allocation_ratio=row.allocation_ratio,
+        )
+        for row in inventory_storage.provider_inventories(connection, provider.id)
+    }
+    merged.update({inventory.resource_class: inventory for inventory in new})
+    return list(merged.values())

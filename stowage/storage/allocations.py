@@ -1,0 +1,244 @@
+"""Allocation rows: reads by consumer and by provider, capacity snapshots, writes.
+
+The capacity rules themselves live in ``stowage.domain.allocations``; this
+module only fetches the numbers they need and writes the outcome.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from stowage.storage.common import utcnow
+from stowage.storage.schema import (
+    allocations,
+    consumers,
+    inventories,
+    resource_classes,
+    resource_providers,
+)
+
+
+@dataclass(frozen=True)
+class ConsumerAllocationRow:
+    """One allocation of a consumer, with its provider's current generation."""
+
+    provider_id: int
+    provider_uuid: str
+    provider_generation: int
+    resource_class: str
+    used: int
+    created_at: datetime.datetime | None
+    updated_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class ProviderAllocationRow:
+    """One allocation against a provider, with its consumer's generation."""
+
+    consumer_uuid: str
+    consumer_generation: int
+    resource_class: str
+    used: int
+    created_at: datetime.datetime | None
+    updated_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class InventoryUsage:
+    """A provider's inventory of one class and what others already use of it."""
+
+    provider_id: int
+    resource_class_id: int
+    total: int
+    reserved: int
+    min_unit: int
+    max_unit: int
+    step_size: int
+    allocation_ratio: float
+    used: int
+
+    @property
+    def capacity(self) -> float:
+        """How much may be allocated in all: (total - reserved) * allocation_ratio."""
+        return (self.total - self.reserved) * self.allocation_ratio
+
+
+@dataclass(frozen=True)
+class NewAllocation:
+    provider_id: int
+    consumer_id: int
+    resource_class_id: int
+    used: int
+
+
+def allocations_of_consumer(connection: Connection, consumer_uuid: str) -> list[ConsumerAllocationRow]:
+    """Every allocation of the consumer, ordered by provider then class.
+
+    ``SELECT rp.id, rp.uuid, rp.generation, rc.name, a.used, a.created_at,
+    a.updated_at FROM allocations a JOIN consumers c ON c.id = a.consumer_id
+    JOIN resource_providers rp ON rp.id = a.resource_provider_id
+    JOIN resource_classes rc ON rc.id = a.resource_class_id WHERE c.uuid = :uuid``
+    """
+    joined = (
+        allocations.join(consumers, consumers.c.id == allocations.c.consumer_id)
+        .join(resource_providers, resource_providers.c.id == allocations.c.resource_provider_id)
+        .join(resource_classes, resource_classes.c.id == allocations.c.resource_class_id)
+    )
+    rows = connection.execute(
+        select(
+            resource_providers.c.id,
+            resource_providers.c.uuid,
+            resource_providers.c.generation,
+            resource_classes.c.name,
+            allocations.c.used,
+            allocations.c.created_at,
+            allocations.c.updated_at,
+        )
+        .select_from(joined)
+        .where(consumers.c.uuid == consumer_uuid)
+        .order_by(resource_providers.c.id, resource_classes.c.id)
+    )
+    return [ConsumerAllocationRow(*row) for row in rows]
+
+
+def allocations_on_provider(connection: Connection, provider_id: int) -> list[ProviderAllocationRow]:
+    """Every allocation against the provider, ordered by consumer then class.
+
+    ``SELECT c.uuid, c.generation, rc.name, a.used, a.created_at, a.updated_at
+    FROM allocations a JOIN consumers c ON c.id = a.consumer_id
+    JOIN resource_classes rc ON rc.id = a.resource_class_id
+    WHERE a.resource_provider_id = :provider_id``
+    """
+    joined = allocations.join(consumers, consumers.c.id == allocations.c.consumer_id).join(
+        resource_classes, resource_classes.c.id == allocations.c.resource_class_id
+    )
+    rows = connection.execute(
+        select(
+            consumers.c.uuid,
+            consumers.c.generation,
+            resource_classes.c.name,
+            allocations.c.used,
+            allocations.c.created_at,
+            allocations.c.updated_at,
+        )
+        .select_from(joined)
+        .where(allocations.c.resource_provider_id == provider_id)
+        .order_by(consumers.c.id, resource_classes.c.id)
+    )
+    return [ProviderAllocationRow(*row) for row in rows]
+
+
+def usage_by_provider_and_class(
+    connection: Connection, provider_ids: Iterable[int], class_ids: Iterable[int]
+) -> dict[tuple[int, int], int]:
+    """Total ``used`` per (provider id, class id) among the given ones.
+
+    ``SELECT resource_provider_id, resource_class_id, SUM(used) FROM allocations
+    WHERE resource_provider_id IN (:providers) AND resource_class_id IN (:classes)
+    GROUP BY resource_provider_id, resource_class_id``
+    """
+    provider_ids, class_ids = sorted(set(provider_ids)), sorted(set(class_ids))
+    if not provider_ids or not class_ids:
+        return {}
+    rows = connection.execute(
+        select(
+            allocations.c.resource_provider_id,
+            allocations.c.resource_class_id,
+            func.sum(allocations.c.used),
+        )
+        .where(
+            allocations.c.resource_provider_id.in_(provider_ids),
+            allocations.c.resource_class_id.in_(class_ids),
+        )
+        .group_by(allocations.c.resource_provider_id, allocations.c.resource_class_id)
+    )
+    return {(provider_id, class_id): int(used) for provider_id, class_id, used in rows}
+
+
+def inventory_usage(
+    connection: Connection, provider_ids: Iterable[int], class_ids: Iterable[int]
+) -> dict[tuple[int, int], InventoryUsage]:
+    """Inventory and current usage per (provider id, class id) that has inventory.
+
+    Pairs without an inventory row are absent from the result.
+
+    ``SELECT i.*, COALESCE(u.used, 0) FROM inventories i LEFT JOIN
+    (SELECT resource_provider_id, resource_class_id, SUM(used) AS used
+     FROM allocations GROUP BY 1, 2) u USING (resource_provider_id, resource_class_id)
+    WHERE i.resource_provider_id IN (:providers) AND i.resource_class_id IN (:classes)``
+    """
+    provider_ids, class_ids = sorted(set(provider_ids)), sorted(set(class_ids))
+    if not provider_ids or not class_ids:
+        return {}
+    usage = (
+        select(
+            allocations.c.resource_provider_id,
+            allocations.c.resource_class_id,
+            func.sum(allocations.c.used).label("used"),
+        )
+        .where(
+            allocations.c.resource_provider_id.in_(provider_ids),
+            allocations.c.resource_class_id.in_(class_ids),
+        )
+        .group_by(allocations.c.resource_provider_id, allocations.c.resource_class_id)
+        .subquery("usage")
+    )
+    joined = inventories.outerjoin(
+        usage,
+        (usage.c.resource_provider_id == inventories.c.resource_provider_id)
+        & (usage.c.resource_class_id == inventories.c.resource_class_id),
+    )
+    rows = connection.execute(
+        select(
+            inventories.c.resource_provider_id,
+            inventories.c.resource_class_id,
+            inventories.c.total,
+            inventories.c.reserved,
+            inventories.c.min_unit,
+            inventories.c.max_unit,
+            inventories.c.step_size,
+            inventories.c.allocation_ratio,
+            func.coalesce(usage.c.used, 0),
+        )
+        .select_from(joined)
+        .where(
+            inventories.c.resource_provider_id.in_(provider_ids),
+            inventories.c.resource_class_id.in_(class_ids),
+        )
+    )
+    found = {}
+    for row in rows:
+        record = InventoryUsage(*row[:8], used=int(row[8]))
+        found[(record.provider_id, record.resource_class_id)] = record
+    return found
+
+
+def delete_allocations_of_consumers(connection: Connection, consumer_ids: Iterable[int]) -> int:
+    """Remove every allocation of the given consumers; returns how many went."""
+    consumer_ids = sorted(set(consumer_ids))
+    if not consumer_ids:
+        return 0
+    result = connection.execute(delete(allocations).where(allocations.c.consumer_id.in_(consumer_ids)))
+    return result.rowcount
+
+
+def insert_allocations(connection: Connection, rows: list[NewAllocation]) -> None:
+    if not rows:
+        return
+    now = utcnow()
+    connection.execute(
+        insert(allocations),
+        [
+            {
+                "resource_provider_id": row.provider_id,
+                "consumer_id": row.consumer_id,
+                "resource_class_id": row.resource_class_id,
+                "used": row.used,
+                "created_at": now,
+            }
+            for row in rows
+        ],
+    )

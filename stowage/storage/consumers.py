@@ -1,0 +1,170 @@
+"""Consumers and the names they hang off: projects, users and consumer types.
+
+Projects, users and consumer types are created on demand with
+``INSERT ... ON CONFLICT DO NOTHING`` followed by a read, so two requests
+naming the same new project at once both succeed. A consumer's
+``generation`` is bumped by compare-and-swap on every allocation write.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table, delete, exists, select, update
+
+from stowage.storage.common import insert_ignoring_duplicates, utcnow
+from stowage.storage.schema import allocations, consumer_types, consumers, projects, users
+
+
+@dataclass(frozen=True)
+class ConsumerRow:
+    id: int
+    uuid: str
+    project_id: int
+    user_id: int
+    generation: int
+    consumer_type_id: int | None
+    project_external_id: str
+    user_external_id: str
+    consumer_type: str | None
+    created_at: datetime.datetime | None
+    updated_at: datetime.datetime | None
+
+
+def _ensure_named_row(connection: Connection, table: Table, column: str, value: str) -> int:
+    """The id of the row of ``table`` whose ``column`` is ``value``, made if missing."""
+    key = table.c[column]
+    found = connection.execute(select(table.c.id).where(key == value)).scalar()
+    if found is not None:
+        return found
+    insert_ignoring_duplicates(connection, table, [{column: value, "created_at": utcnow()}])
+    return connection.execute(select(table.c.id).where(key == value)).scalar_one()
+
+
+def ensure_project(connection: Connection, external_id: str) -> int:
+    """The internal id of project ``external_id``, created if missing."""
+    return _ensure_named_row(connection, projects, "external_id", external_id)
+
+
+def ensure_user(connection: Connection, external_id: str) -> int:
+    """The internal id of user ``external_id``, created if missing."""
+    return _ensure_named_row(connection, users, "external_id", external_id)
+
+
+def ensure_consumer_type(connection: Connection, name: str) -> int:
+    """The id of consumer type ``name``, created if missing."""
+    return _ensure_named_row(connection, consumer_types, "name", name)
+
+
+def find_consumer(connection: Connection, uuid: str) -> ConsumerRow | None:
+    """The consumer with ``uuid`` with its project, user and type names.
+
+    ``SELECT c.*, p.external_id, u.external_id, ct.name FROM consumers c
+    JOIN projects p ON p.id = c.project_id JOIN users u ON u.id = c.user_id
+    LEFT JOIN consumer_types ct ON ct.id = c.consumer_type_id WHERE c.uuid = :uuid``
+    """
+    joined = (
+        consumers.join(projects, projects.c.id == consumers.c.project_id)
+        .join(users, users.c.id == consumers.c.user_id)
+        .outerjoin(consumer_types, consumer_types.c.id == consumers.c.consumer_type_id)
+    )
+    row = connection.execute(
+        select(
+            consumers.c.id,
+            consumers.c.uuid,
+            consumers.c.project_id,
+            consumers.c.user_id,
+            consumers.c.generation,
+            consumers.c.consumer_type_id,
+            projects.c.external_id,
+            users.c.external_id,
+            consumer_types.c.name,
+            consumers.c.created_at,
+            consumers.c.updated_at,
+        )
+        .select_from(joined)
+        .where(consumers.c.uuid == uuid)
+    ).first()
+    return ConsumerRow(*row) if row else None
+
+
+def create_consumer(
+    connection: Connection,
+    uuid: str,
+    project_id: int,
+    user_id: int,
+    consumer_type_id: int | None,
+) -> None:
+    """Insert a consumer with generation 0 unless one with ``uuid`` exists.
+
+    A concurrent creator wins silently (``ON CONFLICT DO NOTHING``): the
+    caller re-reads the row and judges the generation it finds. Every
+    committed consumer has generation >= 1, so a row at 0 is the caller's own.
+    """
+    insert_ignoring_duplicates(
+        connection,
+        consumers,
+        [
+            {
+                "uuid": uuid,
+                "project_id": project_id,
+                "user_id": user_id,
+                "generation": 0,
+                "consumer_type_id": consumer_type_id,
+                "created_at": utcnow(),
+            }
+        ],
+    )
+
+
+def update_consumer_owner(
+    connection: Connection,
+    consumer: ConsumerRow,
+    project_id: int,
+    user_id: int,
+    consumer_type_id: int | None,
+) -> None:
+    """Point the consumer at a new project, user and type (generation untouched).
+
+    ``UPDATE consumers SET project_id = :p, user_id = :u, consumer_type_id = :t
+    WHERE id = :id``
+    """
+    connection.execute(
+        update(consumers)
+        .where(consumers.c.id == consumer.id)
+        .values(
+            project_id=project_id,
+            user_id=user_id,
+            consumer_type_id=consumer_type_id,
+            updated_at=utcnow(),
+        )
+    )
+
+
+def increment_consumer_generation(connection: Connection, consumer_id: int, generation: int) -> bool:
+    """Bump a consumer's generation if it is still ``generation``; False if not.
+
+    ``UPDATE consumers SET generation = :g + 1 WHERE id = :id AND generation = :g``
+    """
+    result = connection.execute(
+        update(consumers)
+        .where(consumers.c.id == consumer_id, consumers.c.generation == generation)
+        .values(generation=generation + 1, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def delete_consumers_without_allocations(connection: Connection, consumer_ids: list[int]) -> None:
+    """Delete those of ``consumer_ids`` that hold no allocation any more.
+
+    ``DELETE FROM consumers WHERE id IN (:ids) AND NOT EXISTS
+    (SELECT 1 FROM allocations a WHERE a.consumer_id = consumers.id)``
+    """
+    if not consumer_ids:
+        return
+    connection.execute(
+        delete(consumers).where(
+            consumers.c.id.in_(consumer_ids),
+            ~exists().where(allocations.c.consumer_id == consumers.c.id),
+        )
+    )
