@@ -21,6 +21,7 @@ The hierarchy::
     │   └── ResourceClassNotFound     404
     ├── Conflict                      409
     │   ├── ConcurrentUpdate          409 placement.concurrent_update
+    │   │   ├── TransactionAborted    409 (deadlock; the API retries first)
     │   │   ├── ProviderGenerationChanged 409 (client sent a stale generation)
     │   │   ├── ReshapeGenerationMismatch 409 (stale generation in a reshape)
     │   │   └── AllocationWriteConflict 409 (lost generation races, retries exhausted)
@@ -478,3 +479,11 @@ class CapacityExceeded(AllocationDoesNotFit):
         )
         self.resource_class = resource_class
         self.provider_uuid = provider_uuid
+
+
+class TransactionAborted(ConcurrentUpdate):
+    """The database aborted a transaction (deadlock, serialization failure).
+
+    Nothing was written; the HTTP layer re-runs the request a few times
+    before answering 409.
+    """

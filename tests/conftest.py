@@ -7,6 +7,8 @@ from collections import defaultdict
 
 import pytest
 
+from tests.support import open_test_database, reset_database
+
 _CONFORMANCE_ID = re.compile(r"\[(?P<backend>sqlite|postgresql):(?P<file>[^_\]]+)_(?P<test>[^\]]*)\]")
 KNOWN_FAILURES_DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "conformance.md")
 _results: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -25,6 +27,32 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def postgresql_url(request) -> str | None:
     return request.config.getoption("postgresql_url")
+
+
+_databases: dict[str, object] = {}
+
+
+def _fresh_database(backend: str, postgresql_url: str | None):
+    """A migrated, emptied database of ``backend`` (opened once per session)."""
+    if backend == "postgresql" and not postgresql_url:
+        pytest.fail("PostgreSQL specs need --postgresql-url or STOWAGE_TEST_POSTGRESQL_URL")
+    if backend not in _databases:
+        _databases[backend] = open_test_database(backend, postgresql_url)
+    database = _databases[backend]
+    reset_database(database)
+    return database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, postgresql_url):
+    """The same test once on each backend, each time on an empty database."""
+    return _fresh_database(request.param, postgresql_url)
+
+
+@pytest.fixture
+def postgresql_database(postgresql_url):
+    """An empty PostgreSQL database, for behaviour only PostgreSQL has."""
+    return _fresh_database("postgresql", postgresql_url)
 
 
 def known_failures(path: str = KNOWN_FAILURES_DOC) -> dict[tuple[str, str], str]:

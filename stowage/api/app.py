@@ -20,6 +20,7 @@ from stowage.storage.database import Database
 LOG = logging.getLogger(__name__)
 
 SERVICE_TYPE = "placement"
+ABORTED_TRANSACTION_ATTEMPTS = 5
 LEGACY_VERSION_HEADERS = ["openstack-placement-api-version", "x-openstack-placement-api-version"]
 _STATUS_LINES = {
     200: "200 OK",
@@ -140,7 +141,16 @@ class PlacementApp:
         _check_request_headers(request)
         request.route_args = args
         request.context = auth.context_from_environ(request.environ, request.request_id)
-        return endpoint.handler(request, self.services)
+        # A transaction the database aborted left nothing behind, so the
+        # request can simply run again; persistent contention becomes a 409.
+        for attempt in range(1, ABORTED_TRANSACTION_ATTEMPTS + 1):
+            try:
+                return endpoint.handler(request, self.services)
+            except errors.TransactionAborted:
+                if attempt == ABORTED_TRANSACTION_ATTEMPTS:
+                    raise
+                LOG.info("Request %s: transaction aborted, retrying", request.request_id)
+        raise AssertionError("unreachable")
 
 
 def _check_request_headers(request: Request) -> None:

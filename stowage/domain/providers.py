@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from stowage import errors
 from stowage.domain.filters import AggregateFilter, ResourceAmount, TraitFilter
 from stowage.storage import providers as storage
-from stowage.storage.providers import ProviderFilter, ProviderRecord
+from stowage.storage.providers import ProviderFilter, ProviderRecord, ProviderRow
 
 # Marks an update that leaves the parent as it is.
 UNCHANGED = object()
@@ -67,7 +67,7 @@ def create_provider(
                 failure + "parent provider UUID cannot be same as UUID. Please set "
                 "parent provider UUID to None if there is no parent."
             )
-        parent = storage.find_provider(connection, canonical_uuid(parent_uuid))
+        (parent,) = _read_locking_trees(connection, [canonical_uuid(parent_uuid)])
         if parent is None:
             raise errors.BadRequest(failure + "parent provider UUID does not exist.")
     # Upstream finds duplicates only when it writes, after the parent checks.
@@ -95,13 +95,19 @@ def update_provider(
     ``Duplicate`` for a taken name, and ``BadRequest`` for a missing parent,
     a forbidden move or a loop.
     """
-    provider = storage.get_provider(connection, uuid)
     failure = f"Unable to save resource provider {uuid}: "
+    if isinstance(parent_uuid, str):
+        provider, parent = _read_locking_trees(connection, [uuid, canonical_uuid(parent_uuid)])
+    elif parent_uuid is None:
+        provider, parent = _read_locking_trees(connection, [uuid])[0], None
+    else:
+        provider, parent = storage.find_provider(connection, uuid), None
+    if provider is None:
+        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
     parent_id = provider.parent_provider_id
-    root_id = provider.root_provider_id if provider.root_provider_id is not None else provider.id
+    root_id = _root_id(provider)
     moved: list[int] = []
     if parent_uuid is not UNCHANGED and parent_uuid is not None:
-        parent = storage.find_provider(connection, canonical_uuid(str(parent_uuid)))
         if parent is None:
             raise errors.BadRequest(failure + "parent provider UUID does not exist.")
         if (
@@ -118,7 +124,7 @@ def update_provider(
                 failure + "creating loop in the provider tree is not allowed."
             )
         parent_id = parent.id
-        root_id = parent.root_provider_id if parent.root_provider_id is not None else parent.id
+        root_id = _root_id(parent)
     elif parent_uuid is None and provider.parent_provider_id is not None:
         if not allow_reparenting:
             raise errors.BadRequest(
@@ -131,6 +137,29 @@ def update_provider(
         raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
     storage.update_provider_row(connection, provider, name, parent_id, root_id, moved)
     return show_provider(connection, uuid)
+
+
+def _root_id(provider: ProviderRow) -> int:
+    return provider.root_provider_id if provider.root_provider_id is not None else provider.id
+
+
+def _read_locking_trees(connection: Connection, uuids: list[str]) -> list[ProviderRow | None]:
+    """The providers named (``None`` if absent), read after locking their trees.
+
+    Two concurrent moves could each pass the loop check and together make a
+    cycle, and a child created during a move could get a stale root; locking
+    the roots of every tree involved serialises such writers, and the rows
+    are read again once locked. If a root changed in between (a move
+    committed after our read), the new roots are locked as well.
+    """
+    locked: set[int] = set()
+    while True:
+        found = [storage.find_provider(connection, uuid) for uuid in uuids]
+        roots = {_root_id(provider) for provider in found if provider is not None}
+        if roots <= locked:
+            return found
+        storage.lock_providers(connection, roots | locked)
+        locked |= roots
 
 
 def delete_provider(connection: Connection, uuid: str) -> None:

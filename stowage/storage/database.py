@@ -16,8 +16,10 @@ from alembic.config import Config
 from oslo_config import cfg
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from stowage import errors
 from stowage.conf import database_url
 from stowage.storage.common import CHANGED_MARK, apply_revision_bump
 
@@ -68,23 +70,35 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction committed on success and rolled back on any error."""
-        with self.engine.connect() as connection:
-            connection.info.pop(CHANGED_MARK, None)
-            if self.is_sqlite:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield connection
-                    apply_revision_bump(connection)
-                except BaseException:
-                    connection.exec_driver_sql("ROLLBACK")
-                    raise
+        """A transaction committed on success and rolled back on any error.
+
+        A deadlock or serialization failure reported by the database becomes
+        ``errors.TransactionAborted``: the whole transaction was rolled back
+        and the caller may run it again (the HTTP layer does).
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.info.pop(CHANGED_MARK, None)
+                if self.is_sqlite:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield connection
+                        apply_revision_bump(connection)
+                    except BaseException:
+                        connection.exec_driver_sql("ROLLBACK")
+                        raise
+                    else:
+                        connection.exec_driver_sql("COMMIT")
                 else:
-                    connection.exec_driver_sql("COMMIT")
-            else:
-                with connection.begin():
-                    yield connection
-                    apply_revision_bump(connection)
+                    with connection.begin():
+                        yield connection
+                        apply_revision_bump(connection)
+        except DBAPIError as error:
+            if _is_transient(error):
+                raise errors.TransactionAborted(
+                    "Another request changed the same data at the same time; please retry."
+                ) from error
+            raise
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent).
@@ -103,6 +117,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# PostgreSQL's deadlock_detected and serialization_failure.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+
+def _is_transient(error: DBAPIError) -> bool:
+    """True for failures that a fresh run of the same transaction may not hit."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
 
 
 def _configure_sqlite(engine: Engine) -> None:

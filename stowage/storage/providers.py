@@ -266,6 +266,23 @@ def subtree_ids(connection: Connection, provider: ProviderRow) -> list[int]:
     return found
 
 
+def lock_providers(connection: Connection, provider_ids: set[int]) -> None:
+    """Row-lock the given providers until the transaction ends.
+
+    ``SELECT id FROM resource_providers WHERE id IN (:ids) ORDER BY id FOR UPDATE``
+
+    Tree moves lock the roots of the trees they touch, in id order so two
+    moves never deadlock; SQLite's writers are serialised already and
+    SQLAlchemy leaves ``FOR UPDATE`` out there.
+    """
+    connection.execute(
+        select(resource_providers.c.id)
+        .where(resource_providers.c.id.in_(sorted(provider_ids)))
+        .order_by(resource_providers.c.id)
+        .with_for_update()
+    ).all()
+
+
 def has_children(connection: Connection, provider: ProviderRow) -> bool:
     return connection.execute(
         select(literal(1)).where(resource_providers.c.parent_provider_id == provider.id).limit(1)

@@ -10,6 +10,8 @@ Most tests start from this forest::
 """
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.support import Client
@@ -185,3 +187,30 @@ def test_in_tree_needs_1_14(forest, app):
     answer = Client(app, version="1.13").get(f"/resource_providers?in_tree={ROOT_A}")
     assert answer.status == 400
     assert "Invalid query string parameters" in detail(answer)
+
+
+def test_two_concurrent_crossing_moves_never_make_a_loop(forest, app):
+    """root_a -> under root_b and root_b -> under leaf, at the same time:
+    at most one may win, and the forest stays a forest."""
+    requests = [
+        (ROOT_A, {"name": "root_a", "parent_provider_uuid": ROOT_B}),
+        (ROOT_B, {"name": "root_b", "parent_provider_uuid": LEAF}),
+    ]
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(requests))
+
+    def move(uuid, body):
+        client = Client(app)
+        barrier.wait()
+        statuses.append(client.put(url(uuid), body).status)
+
+    threads = [threading.Thread(target=move, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 400]
+    shape = tree(forest)
+    roots = {uuid for uuid, (parent, root) in shape.items() if parent is None}
+    assert len(roots) == 1
+    assert all(root in roots for _parent, root in shape.values())

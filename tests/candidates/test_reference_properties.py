@@ -29,23 +29,17 @@ from stowage.candidates.request import (
 )
 from stowage.candidates.snapshot import SHARING_TRAIT, Inventory, Provider, Snapshot
 
-CLASSES = ("VCPU", "DISK_GB", "CUSTOM_VF")
+CLASSES = ("VCPU", "DISK_GB")
 TRAITS = ("CUSTOM_A", "CUSTOM_B", "CUSTOM_C")
 AGGREGATES = ("agg-1", "agg-2")
-
-EXAMPLES = settings(
-    max_examples=400,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 # --- Strategies -----------------------------------------------------------------------
 
 
 def sometimes(draw, strategy, otherwise):
-    """A drawn constraint one time in three, so that many requests can match."""
-    return draw(strategy) if draw(st.integers(0, 2)) == 0 else otherwise
+    """A drawn value one time in four, so that many requests can match."""
+    return draw(strategy) if draw(st.integers(0, 3)) == 0 else otherwise
 
 
 @st.composite
@@ -70,28 +64,35 @@ def inventories(draw, resource_class: str) -> Inventory:
 
 @st.composite
 def snapshots(draw) -> Snapshot:
-    """A forest of 1-6 providers; any provider may start a new tree."""
-    count = draw(st.integers(2, 6))
+    """One to three trees up to three levels deep, plus up to two sharing
+    providers of their own; any provider may share and be in aggregates."""
     providers: list[Provider] = []
-    for index in range(count):
-        parent = None
-        if index and draw(st.booleans()):
-            parent = draw(st.sampled_from(providers))
-        classes = draw(st.sets(st.sampled_from(CLASSES), max_size=3))
+
+    def add(parent: Provider | None, sharing: bool = False) -> Provider:
+        classes = draw(st.sets(st.sampled_from(CLASSES), max_size=2))
         traits = set(draw(st.sets(st.sampled_from(TRAITS), max_size=2)))
-        if draw(st.integers(0, 2)) == 0:
+        if sharing or draw(st.integers(0, 4)) == 0:
             traits.add(SHARING_TRAIT)
-        uuid = f"p{index}"
-        providers.append(
-            Provider(
-                uuid=uuid,
-                root_uuid=parent.root_uuid if parent else uuid,
-                parent_uuid=parent.uuid if parent else None,
-                inventories={name: draw(inventories(name)) for name in sorted(classes)},
-                traits=frozenset(traits),
-                aggregates=frozenset(draw(st.sets(st.sampled_from(AGGREGATES), max_size=2))),
-            )
+        uuid = f"p{len(providers)}"
+        provider = Provider(
+            uuid=uuid,
+            root_uuid=parent.root_uuid if parent else uuid,
+            parent_uuid=parent.uuid if parent else None,
+            inventories={name: draw(inventories(name)) for name in sorted(classes)},
+            traits=frozenset(traits),
+            aggregates=frozenset(draw(st.sets(st.sampled_from(AGGREGATES), max_size=2))),
         )
+        providers.append(provider)
+        return provider
+
+    for _tree in range(draw(st.integers(1, 3))):
+        root = add(None)
+        for _child in range(draw(st.integers(0, 2))):
+            child = add(root)
+            if draw(st.integers(0, 2)) == 0:
+                add(child)
+    for _shared in range(draw(st.integers(0, 2))):
+        add(None, sharing=True)
     return Snapshot.of(providers)
 
 
@@ -108,7 +109,7 @@ def groups(draw, suffix: str, snapshot: Snapshot, resourceless: bool) -> Request
         classes = draw(
             st.lists(st.sampled_from(CLASSES), min_size=1, max_size=2 if suffix == "" else 1, unique=True)
         )
-        resources = tuple((name, draw(st.integers(1, 2))) for name in classes)
+        resources = tuple((name, sometimes(draw, st.integers(2, 3), 1)) for name in classes)
     in_tree = None
     if draw(st.integers(0, 4)) == 0:
         in_tree = draw(st.sampled_from([p.uuid for p in snapshot.providers] + ["missing"]))
@@ -319,7 +320,7 @@ def scenarios(draw):
     return snapshot, draw(requests(snapshot))
 
 
-@EXAMPLES
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_the_engine_finds_exactly_the_valid_candidates_once_each(scenario):
     snapshot, request = scenario
@@ -328,42 +329,19 @@ def test_the_engine_finds_exactly_the_valid_candidates_once_each(scenario):
     assert len(found) == len(set(found)), "a candidate was returned twice"
     assert set(found) == BruteForce(snapshot).candidates(request)
 
-
-@EXAMPLES
-@given(scenarios())
-def test_no_candidate_overcommits_an_inventory(scenario):
-    snapshot, request = scenario
-    for candidate in find_candidates(snapshot, request).candidates:
-        for allocation in candidate.allocations:
-            inventory = snapshot.by_uuid[allocation.provider].inventories[allocation.resource_class]
-            assert inventory.used + allocation.amount <= inventory.capacity
-            assert allocation.amount <= inventory.max_unit
-
-
-@EXAMPLES
-@given(scenarios())
-def test_every_group_is_mapped_and_every_provider_summarised(scenario):
-    snapshot, request = scenario
-    result = find_candidates(snapshot, request)
     summarised = {summary.uuid for summary in result.summaries}
     for candidate in result.candidates:
-        assert {suffix for suffix, _uuids in candidate.mappings} == {g.suffix for g in request.groups}
         assert candidate.providers <= summarised
-        for group in request.groups:
-            requested = dict(group.resources)
-            mapped = dict(candidate.mappings)[group.suffix]
-            if group.single_provider:
-                assert len(mapped) == 1
-            given_by_mapped = sum(
-                a.amount for a in candidate.allocations
-                if a.provider in mapped and a.resource_class in requested
-            )
-            assert given_by_mapped >= sum(requested.values())
+        assert {suffix for suffix, _uuids in candidate.mappings} == {g.suffix for g in request.groups}
+        for allocation in candidate.allocations:
+            inventory = snapshot.by_uuid[allocation.provider].inventories[allocation.resource_class]
+            assert inventory.used + allocation.amount <= inventory.capacity, "over capacity"
+            assert allocation.amount <= inventory.max_unit, "over max_unit"
 
 
-@EXAMPLES
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios(), st.integers(1, 3), st.booleans(), st.integers(0, 2**16))
-def test_the_limit_is_respected_and_keeps_valid_candidates(scenario, limit, randomize, seed):
+def test_the_limit_is_respected_and_a_seed_reproduces_the_order(scenario, limit, randomize, seed):
     snapshot, request = scenario
     everything = {identity(c) for c in find_candidates(snapshot, request).candidates}
     limited_request = dataclasses.replace(request, limit=limit)
@@ -373,4 +351,4 @@ def test_the_limit_is_respected_and_keeps_valid_candidates(scenario, limit, rand
     assert len(found) == min(limit, len(everything))
     assert set(found) <= everything
     again = find_candidates(snapshot, limited_request, options)
-    assert [identity(c) for c in again.candidates] == found, "a seed must reproduce the order"
+    assert [identity(c) for c in again.candidates] == found

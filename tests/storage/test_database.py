@@ -1,0 +1,77 @@
+"""Write transactions: all-or-nothing, and aborted ones reported as retryable."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import insert, select, text
+
+from stowage import errors
+from stowage.storage.common import utcnow
+from stowage.storage.schema import resource_providers, revision
+
+
+def revision_of(database) -> int:
+    with database.read() as connection:
+        return connection.execute(select(revision.c.revision)).scalar_one()
+
+
+def add_provider(connection, name: str) -> None:
+    connection.execute(
+        insert(resource_providers).values(
+            uuid=f"00000000-0000-0000-0000-{len(name):012d}", name=name, generation=0, created_at=utcnow()
+        )
+    )
+
+
+def test_a_failing_write_leaves_nothing_behind(database):
+    with pytest.raises(RuntimeError):
+        with database.write() as connection:
+            add_provider(connection, "half")
+            raise RuntimeError("fail after the insert")
+    with database.read() as connection:
+        assert connection.execute(select(resource_providers.c.name)).all() == []
+
+
+def test_the_revision_moves_only_when_a_write_marks_a_change(database):
+    from stowage.storage.common import bump_revision
+
+    before = revision_of(database)
+    with database.write():
+        pass
+    assert revision_of(database) == before
+    with database.write() as connection:
+        bump_revision(connection)
+        bump_revision(connection)
+    assert revision_of(database) == before + 1
+
+
+def test_a_deadlock_on_postgresql_is_reported_as_an_aborted_transaction(postgresql_database):
+    # (SQLite serialises writers with BEGIN IMMEDIATE, so it cannot deadlock.)
+    database = postgresql_database
+    with database.write() as connection:
+        add_provider(connection, "a")
+        add_provider(connection, "bb")
+    barrier = threading.Barrier(2, timeout=10)
+    outcomes: list[object] = []
+
+    def lock_in_order(first: str, second: str) -> None:
+        lock = text("SELECT id FROM resource_providers WHERE name = :name FOR UPDATE")
+        try:
+            with database.write() as connection:
+                connection.execute(lock, {"name": first})
+                barrier.wait()
+                connection.execute(lock, {"name": second})
+            outcomes.append("committed")
+        except errors.TransactionAborted as error:
+            outcomes.append(error)
+
+    threads = [
+        threading.Thread(target=lock_in_order, args=("a", "bb")),
+        threading.Thread(target=lock_in_order, args=("bb", "a")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(type, outcomes), key=str) == sorted([str, errors.TransactionAborted], key=str)
