@@ -1,4 +1,10 @@
-"""The allocation-candidate engine (request model, stages, combination).
+"""The allocation-candidate engine.
 
-Reserved: the reference implementation and the fast engine land here.
+``request``    the immutable request model (groups, request-wide options)
+``snapshot``   the providers in play, as storage loads them
+``reference``  the reference engine: pure, exhaustive stage functions
+``results``    candidates, provider summaries and the explanation
+
+The API parses the query string into a request; ``stowage.domain.candidates``
+loads a snapshot and runs an engine over it.
 """

@@ -79,7 +79,9 @@ class StageOutcome:
     exclusions: tuple[Exclusion, ...]
 
 
-def _outcome(stage: str, group: str | None, kept: int, exclusions: Sequence[Exclusion]) -> StageOutcome:
+def _outcome(
+    stage: str, group: str | None, kept: int, exclusions: Sequence[Exclusion]
+) -> StageOutcome:
     counts = Counter(exclusion.reason for exclusion in exclusions)
     return StageOutcome(
         StageReport(stage, group, kept, tuple(sorted(counts.items()))), tuple(exclusions)
@@ -89,7 +91,9 @@ def _outcome(stage: str, group: str | None, kept: int, exclusions: Sequence[Excl
 # --- Provider-level predicates ----------------------------------------------------------
 
 
-def satisfies_traits(traits: frozenset[str] | set[str], required: Iterable[frozenset[str]]) -> str | None:
+def satisfies_traits(
+    traits: frozenset[str] | set[str], required: Iterable[frozenset[str]]
+) -> str | None:
     """The first unmet any-of set (as ``A|B``), or None if all are met."""
     for any_of in required:
         if not any_of & traits:
@@ -142,7 +146,9 @@ def allowed_anchor_roots(
         missing = request.root_required - root.traits
         forbidden = request.root_forbidden & root.traits
         if missing:
-            exclusions.append(Exclusion(stage, "missing_root_trait", None, root.uuid, trait=min(missing)))
+            exclusions.append(
+                Exclusion(stage, "missing_root_trait", None, root.uuid, trait=min(missing))
+            )
         elif forbidden:
             exclusions.append(
                 Exclusion(stage, "forbidden_root_trait", None, root.uuid, trait=min(forbidden))
@@ -186,15 +192,21 @@ def single_provider_choices(
             exclusions.append(problem)
             continue
         anchors = {provider.root_uuid}
+        if provider.is_sharing:
+            anchors |= snapshot.anchors_of_sharing(provider)
         allocations = tuple(
             Allocation(provider.uuid, resource_class, amount)
             for resource_class, amount in group.resources
         )
         for anchor in _ordered(snapshot, anchors):
             if allowed_roots is not None and anchor not in allowed_roots:
-                exclusions.append(Exclusion(stage, "anchor_root_traits", group.suffix, provider.uuid))
+                exclusions.append(
+                    Exclusion(stage, "anchor_root_traits", group.suffix, provider.uuid)
+                )
                 continue
-            choices.append(GroupChoice(group.suffix, anchor, allocations, frozenset([provider.uuid])))
+            choices.append(
+                GroupChoice(group.suffix, anchor, allocations, frozenset([provider.uuid]))
+            )
     return choices, _outcome(stage, group.suffix, len(choices), exclusions)
 
 
@@ -253,7 +265,9 @@ def spread_options(
             ):
                 anchors |= snapshot.anchors_of_sharing(provider)
             for anchor in _ordered(snapshot, anchors):
-                reason = _anchor_problem(snapshot, provider, anchor, group, tree_root, allowed_roots)
+                reason = _anchor_problem(
+                    snapshot, provider, anchor, group, tree_root, allowed_roots
+                )
                 if reason is not None:
                     exclusions.append(
                         Exclusion(stage, reason, group.suffix, provider.uuid, resource_class)
@@ -360,7 +374,9 @@ def violates_same_subtree(
 ) -> bool:
     by_suffix = {choice.suffix: choice for choice in picked}
     for suffixes in request.same_subtrees:
-        providers = set().union(*(by_suffix[suffix].providers for suffix in suffixes if suffix in by_suffix))
+        providers = set().union(
+            *(by_suffix[suffix].providers for suffix in suffixes if suffix in by_suffix)
+        )
         if not in_same_subtree(snapshot, providers):
             return True
     return False
@@ -380,7 +396,9 @@ def consolidate(picked: Sequence[GroupChoice], anchor: str) -> Candidate:
             Allocation(provider, resource_class, amount)
             for (provider, resource_class), amount in sorted(totals.items())
         ),
-        mappings=tuple(sorted((suffix, tuple(sorted(uuids))) for suffix, uuids in mappings.items())),
+        mappings=tuple(
+            sorted((suffix, tuple(sorted(uuids))) for suffix, uuids in mappings.items())
+        ),
         anchor=anchor,
     )
 
@@ -394,9 +412,10 @@ def capacity_problem(snapshot: Snapshot, candidate: Candidate) -> Exclusion | No
     for allocation in candidate.allocations:
         inventory = snapshot.by_uuid[allocation.provider].inventories[allocation.resource_class]
         if not inventory.has_room(allocation.amount) or allocation.amount > inventory.max_unit:
+            fits = inventory.has_room(allocation.amount)
             return Exclusion(
                 "combine",
-                "insufficient_capacity" if not inventory.has_room(allocation.amount) else "above_max_unit",
+                "above_max_unit" if fits else "insufficient_capacity",
                 None,
                 allocation.provider,
                 allocation.resource_class,
@@ -415,7 +434,9 @@ def nested_problem(snapshot: Snapshot, candidate: Candidate) -> bool:
 
 
 def _combinations(
-    choices_by_group: Sequence[dict[str, list[GroupChoice]]], anchors: Sequence[str], strategy: GenerationStrategy
+    choices_by_group: Sequence[dict[str, list[GroupChoice]]],
+    anchors: Sequence[str],
+    strategy: GenerationStrategy,
 ) -> Iterator[tuple[str, tuple[GroupChoice, ...]]]:
     """Lazily, (anchor, one choice per group) in the strategy's anchor order."""
 
@@ -545,10 +566,17 @@ def apply_limit(
 def find_candidates(
     snapshot: Snapshot, request: CandidateRequest, options: EngineOptions = EngineOptions()
 ) -> CandidateResult:
-    """Every allocation candidate for ``request`` over ``snapshot``."""
+    """Every allocation candidate for ``request`` over ``snapshot``.
+
+    The stage order is fixed here. No candidates is an ordinary empty result;
+    its explanation says which stage emptied it and what came closest.
+    """
     outcomes: list[StageOutcome] = []
+    # Root traits first: cheap, and they narrow every group's anchors.
     allowed_roots, outcome = allowed_anchor_roots(snapshot, request)
     outcomes.append(outcome)
+    # Each group on its own next; one group with no way to be met ends the
+    # search before any combination is tried.
     choices_by_group = []
     for group in request.groups:
         choices, group_outcomes = group_choices(snapshot, group, allowed_roots)
@@ -556,8 +584,12 @@ def find_candidates(
         if not choices:
             return CandidateResult.empty(_explain(outcomes))
         choices_by_group.append(choices)
+    # Combination last: it is the only exponential stage, and it rechecks
+    # capacity because groups add up on shared providers.
     candidates, outcome = combine(snapshot, request, choices_by_group, options)
     outcomes.append(outcome)
+    # Summaries before the limit, so a limited answer keeps the same view of
+    # each remaining tree as the full answer would.
     summaries = summarize(snapshot, candidates, request.nested_aware)
     candidates, summaries = apply_limit(snapshot, candidates, summaries, request.limit, options)
     return CandidateResult(tuple(candidates), tuple(summaries), _explain(outcomes))

@@ -5,7 +5,7 @@ engines only ever see this model, never the query string or the microversion.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -108,4 +108,3 @@ class EngineOptions:
     seed: int | None = None
     max_candidates: int = -1
     strategy: GenerationStrategy = GenerationStrategy.DEPTH_FIRST
-    explain: bool = field(default=False)

@@ -78,7 +78,9 @@ class Snapshot:
     trait_rank: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, providers: Iterable[Provider], trait_rank: Mapping[str, int] | None = None) -> "Snapshot":
+    def of(
+        cls, providers: Iterable[Provider], trait_rank: Mapping[str, int] | None = None
+    ) -> "Snapshot":
         return cls(tuple(providers), dict(trait_rank or {}))
 
     def listed_traits(self, provider: Provider) -> tuple[str, ...]:
@@ -127,14 +129,22 @@ class Snapshot:
             current = self.by_uuid[current].parent_uuid
         return tuple(chain)
 
+    @cached_property
+    def _sharing_anchors(self) -> dict[str, frozenset[str]]:
+        anchors: dict[str, frozenset[str]] = {}
+        for provider in self.providers:
+            if provider.is_sharing:
+                anchors[provider.uuid] = frozenset(
+                    self.by_uuid[member].root_uuid
+                    for aggregate in provider.aggregates
+                    for member in self.aggregate_members.get(aggregate, ())
+                )
+        return anchors
+
     def anchors_of_sharing(self, provider: Provider) -> frozenset[str]:
         """Roots whose trees may use a sharing provider's inventory.
 
         Those are the roots of every provider sharing an aggregate with it,
         its own root included when it is in any aggregate at all.
         """
-        anchors = set()
-        for aggregate in provider.aggregates:
-            for member in self.aggregate_members.get(aggregate, ()):
-                anchors.add(self.by_uuid[member].root_uuid)
-        return frozenset(anchors)
+        return self._sharing_anchors.get(provider.uuid, frozenset())

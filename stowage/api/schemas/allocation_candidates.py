@@ -213,7 +213,11 @@ def _check_resourceless_groups(
 
 def _check_orphans(groups: list[RequestGroup]) -> None:
     """Before 1.36 every group needs resources; say which keys are orphaned."""
-    orphans = [f"required{group.suffix}" for group in groups if group.required_traits and not group.resources]
+    orphans = [
+        f"required{group.suffix}"
+        for group in groups
+        if group.required_traits and not group.resources
+    ]
     if orphans:
         raise errors.BadRequest(
             "All traits parameters must be associated with resources.  Found the following "

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of Stowage and upstream Placement: ``bash bench/run``."""

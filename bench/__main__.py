@@ -1,0 +1,160 @@
+"""Run the side-by-side benchmark; ``bash bench/run`` prepares what this needs.
+
+    python -m bench --upstream-venv bench/.work/upstream [--roots 10000] ...
+
+Order: fresh databases, both services migrated and started, identical
+scenarios loaded into each, every query timed on every service, then the
+claims, then the report. Work that would start after the time budget is
+reported as not run instead.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench import measure, report, scenarios
+from bench.client import Client
+from bench.services import (
+    STOWAGE_APPLICATION,
+    THREADS,
+    UPSTREAM_APPLICATION,
+    UPSTREAM_WIDE_TREE_TUNING,
+    WORKERS,
+    PostgreSQL,
+    Service,
+)
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--roots", type=int, default=1000,
+                        help="compute hosts to load (1000, 10000, 100000; default 1000)")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per query")
+    parser.add_argument("--seconds-per-query", type=float, default=20,
+                        help="stop repeating a query on a service after this long (min 3 runs)")
+    parser.add_argument("--timeout", type=float, default=60, help="per-request timeout, seconds")
+    parser.add_argument("--claims", type=int, default=200, help="successful claims per service")
+    parser.add_argument("--budget-minutes", type=float, default=45,
+                        help="start no new measurement after this long")
+    parser.add_argument("--upstream-venv", type=Path, default=REPOSITORY / "bench/.work/upstream")
+    parser.add_argument("--stowage-venv", type=Path, default=Path(sys.prefix))
+    parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "bench/.work")
+    parser.add_argument("--output", type=Path, default=REPOSITORY / "docs/performance.md")
+    parser.add_argument("--first-port", type=int, default=18780)
+    return parser.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    deadline = time.monotonic() + arguments.budget_minutes * 60
+    postgresql = PostgreSQL()
+    suffix = f"n{arguments.roots}"
+    services = {
+        "stowage": Service("stowage", arguments.stowage_venv, STOWAGE_APPLICATION,
+                           f"bench_stowage_{suffix}", arguments.first_port, arguments.work_dir),
+        "upstream": Service("upstream", arguments.upstream_venv, UPSTREAM_APPLICATION,
+                            f"bench_upstream_{suffix}", arguments.first_port + 1, arguments.work_dir),
+        "upstream-tuned": Service("upstream-tuned", arguments.upstream_venv, UPSTREAM_APPLICATION,
+                                  f"bench_upstream_{suffix}", arguments.first_port + 2,
+                                  arguments.work_dir, tuning=UPSTREAM_WIDE_TREE_TUNING),
+    }
+    providers = scenarios.build_inventory(arguments.roots)
+    results: dict = {
+        "facts": report.machine_facts(str(arguments.stowage_venv / "bin/python"),
+                                      str(arguments.upstream_venv / "bin/python"),
+                                      postgresql.version()),
+        "roots": arguments.roots,
+        "family_sizes": {**dataclasses.asdict(scenarios.family_sizes(arguments.roots)),
+                         "storage_pools": scenarios.family_sizes(arguments.roots).storage_pools},
+        "providers": len(providers),
+        "workers": WORKERS, "threads": THREADS, "timeout": arguments.timeout,
+        "load_clients": measure.LOAD_CLIENTS, "claim_clients": measure.CLAIM_CLIENTS,
+        "services": {label: {} for label in services},
+        "queries": {},
+        "missing": [],
+    }
+    clients = {label: Client(service.port, arguments.timeout) for label, service in services.items()}
+
+    def remember_peak(label: str) -> None:
+        workers = services[label].worker_memory()
+        peak = max([worker["hwm_kib"] for worker in workers], default=0)
+        record = results["services"][label]
+        record["peak_hwm_kib"] = max(record.get("peak_hwm_kib", 0), peak)
+
+    try:
+        for label in ("stowage", "upstream"):
+            postgresql.recreate(services[label].database)
+        for label, service in services.items():
+            service.write_config(postgresql)
+            if label != "upstream-tuned":
+                log(f"migrating {label}")
+                service.migrate()
+            log(f"starting {label} on port {service.port}")
+            service.start(arguments.timeout)
+
+        for label in ("stowage", "upstream"):
+            log(f"loading {len(providers):,} providers into {label}")
+            loaded = measure.load(clients[label], providers)
+            results["services"][label]["load"] = dataclasses.asdict(loaded)
+            log(f"  {loaded.requests:,} requests in {loaded.seconds:.1f} s")
+        for label in services:
+            results["services"][label]["memory_after_load"] = services[label].worker_memory()
+            remember_peak(label)
+
+        for query in scenarios.QUERIES:
+            results["queries"][query.name] = {}
+            for label, service in services.items():
+                if time.monotonic() > deadline:
+                    results["missing"].append(f"{query.name} on {label}")
+                    continue
+                latency = measure.time_query(clients[label], query, arguments.repeat,
+                                             arguments.seconds_per_query)
+                remember_peak(label)
+                log(f"{query.name:18} {label:15} {latency.outcome:8} "
+                    f"median {report.milliseconds(latency.median)} ms, candidates {latency.candidates}")
+                results["queries"][query.name][label] = {
+                    **dataclasses.asdict(latency), "median": latency.median, "p95": latency.p95}
+                if latency.outcome == "timeout":
+                    log(f"  restarting {label} to end the request it is still computing")
+                    service.restart(arguments.timeout)
+
+        for label in services:
+            if time.monotonic() > deadline:
+                results["missing"].append(f"claims on {label}")
+                continue
+            log(f"claims on {label}")
+            claimed = measure.claim(clients[label], scenarios.CLAIM_QUERY, arguments.claims)
+            over = measure.providers_over_capacity(clients[label], claimed.touched)
+            remember_peak(label)
+            results["services"][label]["claims"] = {
+                "claims": claimed.claims, "conflicts": claimed.conflicts,
+                "seconds": claimed.seconds, "per_second": claimed.per_second,
+                "outcome": claimed.outcome, "providers_checked": len(claimed.touched),
+                "over_capacity": over,
+            }
+            log(f"  {claimed.claims} claims, {claimed.conflicts} conflicts, "
+                f"{claimed.per_second:.1f}/s, {len(over)} over capacity, {claimed.outcome}")
+    finally:
+        for service in services.values():
+            service.stop()
+        arguments.work_dir.mkdir(parents=True, exist_ok=True)
+        raw = arguments.work_dir / f"results-{suffix}.json"
+        raw.write_text(json.dumps(results, indent=2, default=str))
+        log(f"raw results in {raw}")
+    report.write(arguments.output, results)
+    log(f"report in {arguments.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

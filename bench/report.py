@@ -1,0 +1,188 @@
+"""Machine facts and the Markdown results written into docs/performance.md."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from bench.scenarios import CLAIM_QUERY, QUERIES
+
+MARKER = "<!-- Everything below is written by `bash bench/run`; edit the text above it. -->"
+STOWAGE = "stowage"
+UPSTREAM_LABELS = ("upstream", "upstream-tuned")
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine_facts(stowage_python: str, upstream_python: str, postgresql_version: str) -> dict:
+    cpu_model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal:"))
+    version_of = "import importlib.metadata as m, sys; print(sys.version.split()[0], m.version({!r}))"
+    commit = _first_line(["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "stowage": f"commit {commit}",
+        "stowage_python_gunicorn": _first_line(
+            [stowage_python, "-c", version_of.format("gunicorn")]),
+        "upstream_python_placement": _first_line(
+            [upstream_python, "-c", version_of.format("openstack-placement")]),
+        "postgresql": postgresql_version,
+    }
+
+
+def milliseconds(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.0f}"
+
+
+def _best_upstream(results: dict, query: str) -> tuple[str, dict] | None:
+    """The faster upstream configuration (by median) that answered the query."""
+    answered = [(label, results["queries"][query][label]) for label in UPSTREAM_LABELS
+                if results["queries"].get(query, {}).get(label, {}).get("median") is not None]
+    return min(answered, key=lambda item: item[1]["median"]) if answered else None
+
+
+def render(results: dict) -> str:
+    facts = results["facts"]
+    sizes = results["family_sizes"]
+    lines = [
+        f"## Results: {results['roots']:,} roots",
+        "",
+        f"Run {facts['date']} on {facts['cpus']} CPUs ({facts['cpu_model']}), "
+        f"{facts['memory_gib']} GiB, {facts['kernel']}; PostgreSQL {facts['postgresql']}.",
+        f"Stowage {facts['stowage']} (Python, gunicorn: {facts['stowage_python_gunicorn']}); "
+        f"upstream (Python, openstack-placement: {facts['upstream_python_placement']}).",
+        f"Both: gunicorn, {results['workers']} workers × {results['threads']} threads (gthread), "
+        f"noauth2 on loopback, one PostgreSQL database each; microversion 1.39; "
+        f"per-request timeout {results['timeout']:g} s. Client, servers and PostgreSQL share "
+        "the machine.",
+        "",
+        f"Providers: {results['providers']:,} ({sizes['flat']:,} flat compute nodes, "
+        f"{sizes['nfv']:,} NFV hosts × 7 providers, {sizes['wide']:,} wide GPU hosts × 9, "
+        f"{sizes['shared']:,} compute nodes on {sizes['storage_pools']:,} shared storage pools).",
+        "",
+        "### Loading (POST providers, PUT inventories, traits, aggregates; "
+        f"{results['load_clients']} concurrent clients)",
+        "",
+        "| service | requests | seconds | requests/s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, service in results["services"].items():
+        load = service.get("load")
+        if load:
+            lines.append(f"| {label} | {load['requests']:,} | {load['seconds']:.1f} | "
+                         f"{load['requests'] / load['seconds']:.0f} |")
+    lines += [
+        "",
+        "upstream-tuned serves upstream's database with `[placement] max_allocation_candidates "
+        "= 1000`, `allocation_candidates_generation_strategy = breadth-first` and "
+        "`[workarounds] optimize_for_wide_provider_trees = true`.",
+        "",
+        "### GET /allocation_candidates latency",
+        "",
+        "Milliseconds over the timed runs (after one warm-up). *ratio* is Stowage's median "
+        "divided by the faster upstream configuration's median: below 1 Stowage is faster. "
+        "*candidates* is the number of allocation requests returned.",
+        "",
+        "| query | service | median ms | p95 ms | runs | candidates | ratio |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for query in QUERIES:
+        per_service = results["queries"].get(query.name, {})
+        best = _best_upstream(results, query.name)
+        stowage = per_service.get(STOWAGE, {})
+        for label in (STOWAGE, *UPSTREAM_LABELS):
+            latency = per_service.get(label)
+            if latency is None:
+                lines.append(f"| {query.name} | {label} | not run (time budget) | | | | |")
+                continue
+            ratio = ""
+            if label == STOWAGE and best and stowage.get("median") is not None:
+                ratio = f"{stowage['median'] / best[1]['median']:.2f} (vs {best[0]})"
+            elif label == STOWAGE and stowage.get("median") is not None:
+                ratio = "upstream did not answer"
+            if latency["outcome"] != "ok":
+                median = p95 = latency["outcome"]
+            else:
+                median, p95 = milliseconds(latency["median"]), milliseconds(latency["p95"])
+            candidates = "" if latency["candidates"] is None else f"{latency['candidates']:,}"
+            lines.append(f"| {query.name} | {label} | {median} | {p95} | "
+                         f"{len(latency['samples'])} | {candidates} | {ratio} |")
+    lines += ["", "Queries (all at microversion 1.39):", ""]
+    lines += [f"- **{query.name}** — {query.description}: `{query.query_string}`"
+              for query in QUERIES]
+    lines += [
+        "",
+        "### Resident memory per worker (MiB)",
+        "",
+        "VmRSS of each gunicorn worker after loading, and the highest VmHWM seen "
+        "after any query. A worker restarted after a timeout starts again from zero.",
+        "",
+        "| service | after load | peak |",
+        "| --- | --- | --- |",
+    ]
+    for label, service in results["services"].items():
+        after = ", ".join(_mib(worker["rss_kib"]) for worker in service["memory_after_load"])
+        peak = _mib(service["peak_hwm_kib"]) if service.get("peak_hwm_kib") else "–"
+        lines.append(f"| {label} | {after or '–'} | {peak} |")
+    lines += [
+        "",
+        f"### Claims ({results['claim_clients']} concurrent clients)",
+        "",
+        f"Each client repeats: `GET /allocation_candidates?{CLAIM_QUERY.query_string}`, "
+        "then `PUT /allocations/{new consumer}` with one of the candidates, again after "
+        "a 409. Afterwards every provider that received an allocation is checked over HTTP: "
+        "usage ≤ (total − reserved) × allocation_ratio. The three runs share nothing but "
+        "upstream's database, so upstream-tuned claims on top of upstream's.",
+        "",
+        "| service | claims | 409 retries | seconds | claims/s | providers checked | over capacity | outcome |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for label, service in results["services"].items():
+        claims = service.get("claims")
+        if not claims:
+            lines.append(f"| {label} | not run (time budget) | | | | | | |")
+            continue
+        lines.append(
+            f"| {label} | {claims['claims']} | {claims['conflicts']} | {claims['seconds']:.1f} | "
+            f"{claims['per_second']:.1f} | {claims['providers_checked']} | "
+            f"{len(claims['over_capacity'])} | {claims['outcome']} |")
+    if results.get("missing"):
+        lines += ["", "Not measured: " + "; ".join(results["missing"]) + "."]
+    return "\n".join(lines) + "\n"
+
+
+DEFAULT_HEADER = """# Performance
+
+Stowage against upstream Placement, side by side: `bash bench/run` (see README).
+
+"""
+
+
+def write(path: Path, results: dict) -> None:
+    """Replace the generated part of ``path``, keeping the hand-written text above MARKER."""
+    header = DEFAULT_HEADER
+    if path.exists():
+        text = path.read_text()
+        if MARKER in text:
+            header = text.split(MARKER, 1)[0]
+    path.write_text(header + MARKER + "\n\n" + render(results))
