@@ -63,10 +63,27 @@ class Database:
         )
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reads; its implicit transaction is rolled back."""
+    def read(self, consistent: bool = False) -> Iterator[Connection]:
+        """A connection for reads; nothing it does is committed.
+
+        ``consistent=True`` makes every statement see the same snapshot
+        (REPEATABLE READ on PostgreSQL, a deferred transaction on SQLite's
+        WAL), for readers that assemble one view from several queries.
+        """
         with self.engine.connect() as connection:
-            yield connection
+            if not consistent:
+                yield connection
+            elif self.is_sqlite:
+                connection.exec_driver_sql("BEGIN")
+                try:
+                    yield connection
+                finally:
+                    connection.exec_driver_sql("ROLLBACK")
+            else:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin() as transaction:
+                    yield connection
+                    transaction.rollback()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -20,7 +20,7 @@ def list_candidates(request: Request, services) -> Response:
     services.authorize(request, policy.ALLOCATION_CANDIDATES_LIST)
     validate_query(request, schemas.query_schema(request.version))
     candidate_request = schemas.parse_request(request)
-    with services.database.read() as connection:
+    with services.database.read(consistent=True) as connection:
         result = candidates.find_candidates(
             connection, candidate_request, engine_options(services.conf)
         )
