@@ -15,6 +15,7 @@ from stowage.api.http import Request, Response
 from stowage.api.policy import PolicyEnforcer
 from stowage.api.routes import ROUTES, Router
 from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
+from stowage.domain.candidates import CandidateFinder
 from stowage.storage.database import Database
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class Services:
     conf: cfg.ConfigOpts
     database: Database
     policy: PolicyEnforcer
+    # The candidate engine [stowage] candidate_engine names, with its
+    # per-process read model (fast engine).
+    candidate_finder: CandidateFinder | None = None
 
     def authorize(self, request: Request, rule: str, target: dict | None = None) -> None:
         """Raise ``Forbidden`` unless the caller may perform ``rule``."""
@@ -210,7 +214,12 @@ def create_app(conf: cfg.ConfigOpts, database: Database | None = None):
     """
     if database is None:
         database = Database.from_conf(conf)
-    services = Services(conf=conf, database=database, policy=PolicyEnforcer(conf))
+    services = Services(
+        conf=conf,
+        database=database,
+        policy=PolicyEnforcer(conf),
+        candidate_finder=CandidateFinder(conf.stowage.candidate_engine),
+    )
     return assemble_middleware(PlacementApp(services), conf)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
 from stowage import errors
-from stowage.api.versions import Version
+from stowage.api.versions import CACHE_HEADERS, Version
 
 JSON_TYPE = "application/json"
 
@@ -129,6 +130,16 @@ class Response:
             when = when.replace(tzinfo=datetime.timezone.utc)
         self.headers.append(("last-modified", format_datetime(when, usegmt=True)))
         self.headers.append(("cache-control", "no-cache"))
+
+    def with_cache_headers(
+        self, version: Version, stamps: Iterable[datetime.datetime | None] = ()
+    ) -> "Response":
+        """From 1.15: last-modified (the newest of ``stamps``; now when none is
+        known, as for a resource just written) and cache-control."""
+        if version >= CACHE_HEADERS:
+            known = [stamp for stamp in stamps if stamp is not None]
+            self.set_last_modified(max(known) if known else datetime.datetime.now(datetime.timezone.utc))
+        return self
 
     def encoded_body(self) -> bytes:
         if self.body is None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from stowage.api import policy
 from stowage.api.http import Request, Response
 from stowage.api.schemas.aggregates import aggregates_update
-from stowage.api.versions import AGGREGATE_GENERATION, CACHE_HEADERS
+from stowage.api.versions import AGGREGATE_GENERATION
 from stowage.domain import aggregates as aggregate_domain
-from stowage.storage.common import utcnow
 
 
 def serialize_aggregates(request: Request, found: aggregate_domain.ProviderAggregates) -> dict:
@@ -26,10 +25,7 @@ def serialize_aggregates(request: Request, found: aggregate_domain.ProviderAggre
 
 
 def _aggregates_response(request: Request, found: aggregate_domain.ProviderAggregates) -> Response:
-    response = Response(body=serialize_aggregates(request, found))
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(utcnow())
-    return response
+    return Response(body=serialize_aggregates(request, found)).with_cache_headers(request.version)
 
 
 def list_aggregates(request: Request, services) -> Response:

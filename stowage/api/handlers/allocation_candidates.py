@@ -22,7 +22,10 @@ def list_candidates(request: Request, services) -> Response:
     candidate_request = schemas.parse_request(request)
     with services.database.read(consistent=True) as connection:
         result = candidates.find_candidates(
-            connection, candidate_request, engine_options(services.conf)
+            connection,
+            candidate_request,
+            engine_options(services.conf),
+            finder=services.candidate_finder,
         )
     response = Response(body=serialize_result(result, candidate_request, request.version))
     if request.version >= v.CACHE_HEADERS:

@@ -13,12 +13,10 @@ from stowage.api.schemas import is_uuid
 from stowage.api.schemas import allocations as schemas
 from stowage.api.versions import (
     ALLOCATIONS_DICT,
-    CACHE_HEADERS,
     CONSUMER_GENERATION,
     CONSUMER_TYPES,
 )
 from stowage.domain import allocations as allocation_domain
-from stowage.storage.common import utcnow
 
 # What GET shows for consumers written before consumer types existed (1.38).
 UNKNOWN_CONSUMER_TYPE = "unknown"
@@ -32,10 +30,7 @@ def incomplete_owner(services) -> schemas.IncompleteOwner:
 
 
 def _with_cache_headers(request: Request, body: dict, last_modified) -> Response:
-    response = Response(body=body)
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(last_modified or utcnow())
-    return response
+    return Response(body=body).with_cache_headers(request.version, [last_modified])
 
 
 def serialize_consumer_allocations(

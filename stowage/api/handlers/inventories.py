@@ -10,7 +10,6 @@ from stowage.api.http import Request, Response, no_content
 from stowage.api.schemas import inventories as schemas
 from stowage.domain import inventories
 from stowage.domain.inventories import Inventory
-from stowage.storage.common import utcnow
 from stowage.storage.inventories import InventoryRow
 
 _FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size", "allocation_ratio")
@@ -51,9 +50,7 @@ def serialize_all(inventories_: list[Inventory] | list[InventoryRow], generation
 
 def _cache_headers(request: Request, response: Response, when: datetime.datetime | None) -> Response:
     """1.15's headers; an inventory just written (or none at all) was modified now."""
-    if request.version >= v.CACHE_HEADERS:
-        response.set_last_modified(when or utcnow())
-    return response
+    return response.with_cache_headers(request.version, [when])
 
 
 def _reserved_may_equal_total(request: Request) -> bool:

@@ -7,7 +7,6 @@ from stowage.api.http import Request, Response, no_content
 from stowage.api.schemas import resource_classes as schemas
 from stowage.domain import resource_classes
 from stowage.storage.catalog import ResourceClassRow
-from stowage.storage.common import utcnow
 
 
 def class_url(request: Request, name: str) -> str:
@@ -34,11 +33,10 @@ def serialize_classes(request: Request, classes: list[ResourceClassRow]) -> dict
 
 def _cache_headers(request: Request, response: Response, classes: list[ResourceClassRow]) -> Response:
     """1.15's headers on reads: the newest change, or now if a standard class is shown."""
-    if request.version >= v.CACHE_HEADERS:
-        stamps = [resource_classes.last_modified(found) for found in classes]
-        known = [stamp for stamp in stamps if stamp is not None]
-        response.set_last_modified(max(known) if known and len(known) == len(stamps) else utcnow())
-    return response
+    stamps = [resource_classes.last_modified(found) for found in classes]
+    if None in stamps:
+        stamps = []  # a standard class has no meaningful time: report now
+    return response.with_cache_headers(request.version, stamps)
 
 
 def _created(request: Request, name: str, status: int = 201) -> Response:

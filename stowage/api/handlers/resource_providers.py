@@ -1,7 +1,6 @@
 """Handlers for /resource_providers and /resource_providers/{uuid}."""
 from __future__ import annotations
 
-import datetime
 
 from stowage.api import policy
 from stowage.api import versions as v
@@ -11,7 +10,6 @@ from stowage.api.schemas import query as query_parsers
 from stowage.api.schemas import resource_providers as schemas
 from stowage.domain import providers
 from stowage.domain.filters import AggregateFilter, TraitFilter
-from stowage.storage.common import utcnow
 from stowage.storage.providers import ProviderRecord
 
 
@@ -60,11 +58,6 @@ def serialize_providers(request: Request, records: list[ProviderRecord]) -> dict
     return {"resource_providers": [serialize_provider(request, record) for record in records]}
 
 
-def _last_modified(records: list[ProviderRecord]) -> datetime.datetime:
-    stamps = [record.last_modified for record in records if record.last_modified]
-    return max(stamps) if stamps else utcnow()
-
-
 def _require_json(request: Request) -> None:
     """415 for a body not typed as JSON, before policy and lookups, as upstream."""
     content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
@@ -96,9 +89,7 @@ def list_providers(request: Request, services) -> Response:
     with services.database.read() as connection:
         records = providers.list_providers(connection, query)
     response = Response(body=serialize_providers(request, records))
-    if request.version >= v.CACHE_HEADERS:
-        response.set_last_modified(_last_modified(records))
-    return response
+    return response.with_cache_headers(request.version, [record.last_modified for record in records])
 
 
 def create_provider(request: Request, services) -> Response:
@@ -116,8 +107,7 @@ def create_provider(request: Request, services) -> Response:
     if request.version < v.CREATE_RETURNS_BODY:
         return Response(status=201, headers=[location], content_type=None)
     response = Response(body=serialize_provider(request, record), headers=[location])
-    response.set_last_modified(_last_modified([record]))
-    return response
+    return response.with_cache_headers(request.version, [record.last_modified])
 
 
 def show_provider(request: Request, services) -> Response:
@@ -126,9 +116,7 @@ def show_provider(request: Request, services) -> Response:
     with services.database.read() as connection:
         record = providers.show_provider(connection, request.route_args["uuid"])
     response = Response(body=serialize_provider(request, record))
-    if request.version >= v.CACHE_HEADERS:
-        response.set_last_modified(_last_modified([record]))
-    return response
+    return response.with_cache_headers(request.version, [record.last_modified])
 
 
 def update_provider(request: Request, services) -> Response:
@@ -149,9 +137,7 @@ def update_provider(request: Request, services) -> Response:
             allow_reparenting=request.version >= v.REPARENT,
         )
     response = Response(body=serialize_provider(request, record))
-    if request.version >= v.CACHE_HEADERS:
-        response.set_last_modified(_last_modified([record]))
-    return response
+    return response.with_cache_headers(request.version, [record.last_modified])
 
 
 def delete_provider(request: Request, services) -> Response:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from stowage.api.http import Request, Response
-from stowage.api.versions import CACHE_HEADERS, MAX_VERSION, MIN_VERSION
-from stowage.storage.common import utcnow
+from stowage.api.versions import MAX_VERSION, MIN_VERSION
 
 
 def home(request: Request, services) -> Response:
@@ -25,6 +24,4 @@ def home(request: Request, services) -> Response:
             ]
         }
     )
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(utcnow())
-    return response
+    return response.with_cache_headers(request.version)

@@ -5,26 +5,15 @@ except DELETE; last-modified is the newest trait's timestamp, or now.
 """
 from __future__ import annotations
 
-import datetime
 
 from stowage.api import policy
 from stowage.api.http import Request, Response, no_content
 from stowage.api.schemas.traits import custom_trait_name, provider_traits_update, trait_filter
-from stowage.api.versions import CACHE_HEADERS
 from stowage.domain import traits as trait_domain
-from stowage.storage.common import utcnow
-
-
-def _last_modified(traits: list[trait_domain.TraitRow]) -> datetime.datetime:
-    stamps = [trait.last_modified for trait in traits if trait.last_modified is not None]
-    return max(stamps) if stamps else utcnow()
 
 
 def _traits_response(request: Request, body: dict, traits: list[trait_domain.TraitRow]) -> Response:
-    response = Response(body=body)
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(_last_modified(traits))
-    return response
+    return Response(body=body).with_cache_headers(request.version, [trait.last_modified for trait in traits])
 
 
 def serialize_traits(traits: list[trait_domain.TraitRow]) -> dict:
@@ -54,9 +43,7 @@ def show_trait(request: Request, services) -> Response:
     with services.database.read() as connection:
         trait = trait_domain.get_trait(connection, request.route_args["name"])
     response = no_content()
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(_last_modified([trait]))
-    return response
+    return response.with_cache_headers(request.version, [trait.last_modified])
 
 
 def create_trait(request: Request, services) -> Response:
@@ -72,9 +59,7 @@ def create_trait(request: Request, services) -> Response:
     if created:
         response.status = 201
     response.add_header("location", f"{request.environ.get('SCRIPT_NAME', '')}/traits/{trait.name}")
-    if request.version >= CACHE_HEADERS:
-        response.set_last_modified(_last_modified([trait]))
-    return response
+    return response.with_cache_headers(request.version, [trait.last_modified])
 
 
 def delete_trait(request: Request, services) -> Response:

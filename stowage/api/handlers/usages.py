@@ -6,17 +6,13 @@ the time of the request, as upstream.
 from __future__ import annotations
 
 from stowage.api import policy
-from stowage.api import versions as v
 from stowage.api.http import Request, Response
 from stowage.api.schemas import usages as schemas
 from stowage.domain import usages
-from stowage.storage.common import utcnow
 
 
 def _cache_headers(request: Request, response: Response) -> Response:
-    if request.version >= v.CACHE_HEADERS:
-        response.set_last_modified(utcnow())
-    return response
+    return response.with_cache_headers(request.version)
 
 
 def provider_usages(request: Request, services) -> Response:
