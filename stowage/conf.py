@@ -105,6 +105,14 @@ _stowage_opts = [
         ),
         help="Directory of the embedded SQLite database.",
     ),
+    cfg.StrOpt(
+        "candidate_engine",
+        default="fast",
+        choices=["reference", "fast"],
+        help="Allocation candidate engine: 'reference' loads the trees in play per "
+        "request; 'fast' keeps an in-memory read model of every provider per worker, "
+        "reloaded when the data changes.",
+    ),
 ]
 
 

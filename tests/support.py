@@ -31,6 +31,9 @@ _TABLES_IN_DELETE_ORDER = [
     schema.resource_providers,
     schema.traits,
     schema.resource_classes,
+    # Last: the deletes above add rows to the change feed, which must start
+    # empty since the revision counter restarts.
+    schema.changes,
 ]
 
 

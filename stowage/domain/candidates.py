@@ -1,26 +1,105 @@
-"""Allocation candidates: check the names a request uses, load the snapshot,
-run the engine."""
+"""Allocation candidates: check the names a request uses, then run the
+configured engine.
+
+``[stowage] candidate_engine`` picks it: ``reference`` loads a snapshot of
+the trees in play per request; ``fast`` answers from a per-process read
+model of every provider, reloaded when the database revision moves.
+"""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from sqlalchemy import Connection
 
 from stowage import errors
-from stowage.candidates import reference
+from stowage.candidates import fast, reference
+from stowage.candidates.readmodel import ReadModel
 from stowage.candidates.request import CandidateRequest, EngineOptions
 from stowage.candidates.results import CandidateResult
+from stowage.candidates.snapshot import Snapshot
+from stowage.storage.changes import changed_roots, current_revision, load_trees
 from stowage.storage.providers import resource_class_ids, trait_ids
 from stowage.storage.snapshot import load_snapshot
 
+REFERENCE_ENGINE = "reference"
+FAST_ENGINE = "fast"
+
+
+class ReadModelCache:
+    """One process's read model, shared by its request threads.
+
+    The model itself is immutable; refreshing builds a new one (sharing the
+    unchanged providers) and swaps the reference under a lock, so a thread
+    sees either the old model whole or the new one whole. Refreshes are
+    serialised so that threads arriving together apply the feed once.
+    """
+
+    def __init__(self) -> None:
+        self._model: ReadModel | None = None
+        self._lock = threading.Lock()
+
+    def current(self, connection: Connection) -> ReadModel:
+        """A model at least as new as what ``connection``'s transaction sees.
+
+        A thread whose transaction began just before another thread's
+        refresh gets the newer model: fresher data, never older.
+        """
+        revision = current_revision(connection)
+        model = self._model
+        if model is not None and model.revision >= revision:
+            return model
+        with self._lock:
+            model = self._model
+            if model is not None and model.revision >= revision:
+                return model
+            model = refreshed(connection, model, revision)
+            self._model = model
+            return model
+
+
+def refreshed(connection: Connection, model: ReadModel | None, revision: int) -> ReadModel:
+    """``model`` brought to ``revision``: only the trees the change feed
+    names are reloaded, or everything when it cannot tell."""
+    roots = None if model is None else changed_roots(connection, model.revision, revision)
+    if model is None or roots is None:
+        loaded = load_trees(connection, None)
+        return ReadModel.build(revision, loaded.snapshot, loaded.provider_ids)
+    loaded = load_trees(connection, roots) if roots else None
+    if loaded is None:
+        return model.with_trees(revision, set(), Snapshot(()), {})
+    return model.with_trees(revision, roots, loaded.snapshot, loaded.provider_ids)
+
+
+class CandidateFinder:
+    """Runs the configured engine; holds the fast engine's read model."""
+
+    def __init__(self, engine: str = REFERENCE_ENGINE) -> None:
+        if engine not in (REFERENCE_ENGINE, FAST_ENGINE):
+            raise ValueError(f"unknown candidate engine {engine!r}")
+        self.engine = engine
+        self.read_models = ReadModelCache()
+
+    def find(
+        self, connection: Connection, request: CandidateRequest, options: EngineOptions
+    ) -> CandidateResult:
+        """Candidates for ``request``; 400 if it names an unknown class or trait."""
+        check_names(connection, request)
+        if self.engine == FAST_ENGINE:
+            return fast.find_candidates(self.read_models.current(connection), request, options)
+        snapshot = load_snapshot(connection, request.resource_classes)
+        return reference.find_candidates(snapshot, request, options)
+
 
 def find_candidates(
-    connection: Connection, request: CandidateRequest, options: EngineOptions
+    connection: Connection,
+    request: CandidateRequest,
+    options: EngineOptions,
+    finder: CandidateFinder | None = None,
 ) -> CandidateResult:
-    """Candidates for ``request``; 400 if it names an unknown class or trait."""
-    check_names(connection, request)
-    snapshot = load_snapshot(connection, request.resource_classes)
-    return reference.find_candidates(snapshot, request, options)
+    """Candidates for ``request`` from ``finder``'s engine (the reference
+    engine without one); 400 if it names an unknown class or trait."""
+    return (finder or CandidateFinder()).find(connection, request, options)
 
 
 def check_names(connection: Connection, request: CandidateRequest) -> None:

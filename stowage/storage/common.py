@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from stowage.storage.schema import revision
+from stowage.storage.schema import changes, revision
+
+# Revisions of change-feed rows kept; a read model further behind reloads.
+CHANGES_KEPT = 10_000
 
 
 def utcnow() -> datetime.datetime:
@@ -32,12 +35,32 @@ def bump_revision(connection: Connection) -> None:
 def apply_revision_bump(connection: Connection) -> None:
     """Bump the revision if this transaction changed data; call at commit.
 
-    ``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1``
+    Then stamp this transaction's change-feed rows (written by triggers,
+    still without a revision) with the new revision, and now and then
+    prune rows too old for any worker to replay::
+
+        UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1
+            RETURNING revision
+        UPDATE stowage_changes SET revision = :new WHERE revision IS NULL
+        DELETE FROM stowage_changes WHERE revision <= :new - :kept  -- every 1000th
+
+    The revision row stays locked until commit, so revisions are stamped
+    in commit order and other writers' uncommitted rows are never seen.
     """
     if connection.info.pop(CHANGED_MARK, False):
+        new_revision = connection.execute(
+            update(revision)
+            .where(revision.c.id == 1)
+            .values(revision=revision.c.revision + 1)
+            .returning(revision.c.revision)
+        ).scalar_one()
         connection.execute(
-            update(revision).where(revision.c.id == 1).values(revision=revision.c.revision + 1)
+            update(changes).where(changes.c.revision.is_(None)).values(revision=new_revision)
         )
+        if new_revision % 1000 == 0:
+            connection.execute(
+                delete(changes).where(changes.c.revision <= new_revision - CHANGES_KEPT)
+            )
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> int:

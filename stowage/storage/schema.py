@@ -172,3 +172,14 @@ revision = Table(
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=False),
 )
+
+# The change feed: roots of the trees each revision touched (NULL: a catalog
+# change every tree may see). Filled by triggers (migration 0002); each
+# writing transaction stamps its rows with its revision just before commit.
+changes = Table(
+    "stowage_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=True, index=True),
+    Column("root_provider_id", Integer, nullable=True),
+)

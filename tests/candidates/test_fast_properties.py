@@ -1,0 +1,204 @@
+"""Property tests: the fast engine against the reference engine (the oracle).
+
+The random forests and requests are the reference property tests' own
+generators. Without a limit the fast engine must return exactly the
+reference's candidates (as a set, and here even in the same order); with a
+limit, a subset of the right size, spread over roots, never twice.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stowage.candidates import fast, reference
+from stowage.candidates.readmodel import ReadModel
+from stowage.candidates.request import (
+    CandidateRequest,
+    EngineOptions,
+    GenerationStrategy,
+    RequestGroup,
+)
+from stowage.candidates.snapshot import Inventory, Provider, Snapshot
+from tests.candidates.test_reference_properties import identity, scenarios
+
+
+def model_of(snapshot: Snapshot) -> ReadModel:
+    return ReadModel.build(1, snapshot)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(), st.sampled_from([1, 64]))
+def test_without_a_limit_the_fast_engine_returns_exactly_the_reference_candidates(
+    scenario, min_batch
+):
+    snapshot, request = scenario
+    expected = reference.find_candidates(snapshot, request)
+    found = fast.find_candidates(model_of(snapshot), request, min_batch=min_batch)
+    assert [identity(c) for c in found.candidates] == [identity(c) for c in expected.candidates]
+    assert {s.uuid for s in found.summaries} == {s.uuid for s in expected.summaries}
+    assert set(found.summaries) == set(expected.summaries)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(), st.integers(1, 4), st.booleans(), st.integers(0, 2**16), st.sampled_from([1, 64]))
+def test_with_a_limit_the_fast_engine_returns_a_subset_of_the_right_size(
+    scenario, limit, randomize, seed, min_batch
+):
+    snapshot, request = scenario
+    everything = {identity(c) for c in reference.find_candidates(snapshot, request).candidates}
+    limited_request = dataclasses.replace(request, limit=limit)
+    options = EngineOptions(randomize=randomize, seed=seed)
+    model = model_of(snapshot)
+    limited = fast.find_candidates(model, limited_request, options, min_batch=min_batch)
+    found = [identity(c) for c in limited.candidates]
+    assert len(found) == len(set(found)), "a candidate was returned twice"
+    assert len(found) == min(limit, len(everything))
+    assert set(found) <= everything
+    # Summaries cover exactly the trees the kept candidates take from.
+    used_roots = {
+        snapshot.by_uuid[uuid].root_uuid for c in limited.candidates for uuid in c.providers
+    }
+    assert {s.root_uuid for s in limited.summaries} == used_roots if request.nested_aware else True
+    again = fast.find_candidates(model, limited_request, options, min_batch=min_batch)
+    assert [identity(c) for c in again.candidates] == found
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(), st.integers(0, 5), st.sampled_from(list(GenerationStrategy)))
+def test_max_candidates_bounds_the_fast_engine_as_it_bounds_the_reference(
+    scenario, max_candidates, strategy
+):
+    snapshot, request = scenario
+    everything = {identity(c) for c in reference.find_candidates(snapshot, request).candidates}
+    options = EngineOptions(max_candidates=max_candidates, strategy=strategy)
+    found = [identity(c) for c in fast.find_candidates(model_of(snapshot), request, options).candidates]
+    assert len(found) == min(max_candidates, len(everything))
+    assert set(found) <= everything
+
+
+# --- Tiny tables: round robin and wide symmetric trees -------------------------------------
+
+
+def flat_hosts(count: int, vcpu: int = 4) -> Snapshot:
+    """``count`` roots h0..h{count-1}, each VCPU ``vcpu``, nothing used."""
+    return Snapshot.of(
+        Provider(f"h{index}", f"h{index}", inventories={"VCPU": Inventory("VCPU", vcpu)})
+        for index in range(count)
+    )
+
+
+def gpu_host(devices: int) -> Snapshot:
+    """One host with ``devices`` identical children of VGPU 1::
+
+        host
+          +-- gpu0: VGPU 1
+          +-- ...
+          +-- gpu{devices-1}: VGPU 1
+    """
+    host = Provider("host", "host", inventories={"VCPU": Inventory("VCPU", 8)})
+    return Snapshot.of(
+        [host]
+        + [
+            Provider(f"gpu{index}", "host", "host", inventories={"VGPU": Inventory("VGPU", 1)})
+            for index in range(devices)
+        ]
+    )
+
+
+def test_a_limited_request_takes_one_candidate_per_root_in_turn():
+    snapshot = flat_hosts(10)
+    request = CandidateRequest(
+        groups=(RequestGroup(suffix="1", resources=(("VCPU", 1),)),
+                RequestGroup(suffix="2", resources=(("VCPU", 1),))),
+        limit=5,
+    )
+    result = fast.find_candidates(model_of(snapshot), request)
+    assert [c.anchor for c in result.candidates] == ["h0", "h1", "h2", "h3", "h4"]
+    assert {s.uuid for s in result.summaries} == {"h0", "h1", "h2", "h3", "h4"}
+
+
+def test_a_limited_request_on_many_roots_looks_at_only_a_batch_of_them():
+    snapshot = flat_hosts(1000)
+    request = CandidateRequest(groups=(RequestGroup(resources=(("VCPU", 1),)),), limit=3)
+    result = fast.find_candidates(model_of(snapshot), request)
+    assert len(result.candidates) == 3
+    eligible = next(s for s in result.explanation.stages if s.stage == "eligible_roots")
+    assert eligible.kept == 64
+
+
+def test_trees_without_room_are_excluded_before_the_group_stages_with_a_reason():
+    snapshot = flat_hosts(3, vcpu=1)
+    request = CandidateRequest(groups=(RequestGroup(resources=(("VCPU", 2),)),))
+    result = fast.find_candidates(model_of(snapshot), request)
+    assert result.candidates == ()
+    eligible = next(s for s in result.explanation.stages if s.stage == "eligible_roots")
+    assert (eligible.kept, eligible.excluded) == (0, (("no_room_in_tree", 3),))
+
+
+def test_a_wide_symmetric_tree_with_a_limit_stops_at_the_limit():
+    snapshot = gpu_host(64)
+    request = CandidateRequest(
+        groups=tuple(
+            RequestGroup(suffix=str(index), resources=(("VGPU", 1),)) for index in range(1, 5)
+        ),
+        limit=10,
+    )
+    result = fast.find_candidates(model_of(snapshot), request)
+    assert len(result.candidates) == 10
+    combine = next(s for s in result.explanation.stages if s.stage == "combine")
+    # 64**4 combinations exist; generation stopped after the few it needed.
+    assert sum(count for _reason, count in combine.excluded) < 100
+
+
+def test_a_wide_symmetric_tree_without_a_limit_lists_every_distinct_provider():
+    snapshot = gpu_host(64)
+    request = CandidateRequest(
+        groups=(RequestGroup(suffix="1", resources=(("VGPU", 1),)),)
+    )
+    result = fast.find_candidates(model_of(snapshot), request)
+    assert {c.allocations[0].provider for c in result.candidates} == {
+        f"gpu{index}" for index in range(64)
+    }
+
+
+# --- Incremental refresh of the read model -----------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(), st.data())
+def test_replacing_trees_gives_the_model_a_fresh_build_would(scenario, data):
+    snapshot, _request = scenario
+    ids = {provider.uuid: index for index, provider in enumerate(snapshot.providers)}
+    roots = [root.uuid for root in snapshot.roots]
+    changed = data.draw(st.sets(st.sampled_from(roots)))
+    deleted = data.draw(st.sets(st.sampled_from(sorted(changed)))) if changed else set()
+
+    def changed_version(provider: Provider) -> Provider:
+        return dataclasses.replace(
+            provider,
+            inventories={
+                name: dataclasses.replace(inventory, used=0)
+                for name, inventory in provider.inventories.items()
+            },
+            traits=provider.traits ^ {"CUSTOM_CHANGED"},
+        )
+
+    now = [
+        changed_version(provider) if provider.root_uuid in changed else provider
+        for provider in snapshot.providers
+        if provider.root_uuid not in deleted
+    ]
+    loaded = Snapshot.of(provider for provider in now if provider.root_uuid in changed)
+    refreshed = model_of(snapshot).with_trees(
+        2, {ids[root] for root in changed}, loaded, {p.uuid: ids[p.uuid] for p in loaded.providers}
+    )
+    fresh = ReadModel.build(2, Snapshot.of(now), {p.uuid: ids[p.uuid] for p in now})
+    assert refreshed.snapshot.providers == fresh.snapshot.providers
+    assert refreshed.snapshot.by_uuid == fresh.snapshot.by_uuid
+    assert refreshed.snapshot.roots == fresh.snapshot.roots
+    assert dict(refreshed.snapshot.tree_members) == dict(fresh.snapshot.tree_members)
+    assert dict(refreshed.free_by_root) == dict(fresh.free_by_root)
+    assert refreshed.sharing_providers == fresh.sharing_providers
+    assert dict(refreshed.provider_ids) == dict(fresh.provider_ids)
