@@ -75,13 +75,15 @@ _placement_opts = [
     cfg.IntOpt(
         "max_allocation_candidates",
         default=-1,
-        help="Accepted for compatibility; Stowage's engine is bounded by limit.",
+        help="Most candidates generated per request before limit is applied; "
+        "-1 means no bound (as upstream).",
     ),
     cfg.StrOpt(
         "allocation_candidates_generation_strategy",
         default="depth-first",
         choices=("depth-first", "breadth-first"),
-        help="Accepted for compatibility.",
+        help="With max_allocation_candidates: exhaust each root in turn "
+        "(depth-first) or take candidates from every root in turn (breadth-first).",
     ),
 ]
 
