@@ -138,6 +138,8 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_make_parametrize_id(config, val, argname):
     """Keep ':' out of our own test ids: gabbi's pytest plugin reads any id
     with a ':' as one of its YAML tests and fails the collection."""
+    if isinstance(val, bytes):
+        val = val.decode("ascii", "backslashreplace")
     if isinstance(val, str) and ":" in val:
         return val.replace(":", "=")
     return None
