@@ -99,6 +99,9 @@ def test_conf(**overrides: dict[str, Any]):
     return conf
 
 
+test_conf.__test__ = False  # a helper, not a test, wherever it is imported
+
+
 @dataclass
 class Answer:
     status: int

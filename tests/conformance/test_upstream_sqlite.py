@@ -5,4 +5,4 @@ from tests.conformance.upstream import generate
 
 
 def pytest_generate_tests(metafunc):
-    generate(metafunc, "sqlite", None)
+    generate(metafunc, "sqlite")
