@@ -47,6 +47,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "bench/.work")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "docs/performance.md")
     parser.add_argument("--first-port", type=int, default=18780)
+    parser.add_argument("--reuse-data", action="store_true",
+                        help="keep the databases a finished earlier run loaded with the same "
+                             "--roots (and report that run's load figures) instead of loading again")
     return parser.parse_args(argv)
 
 
@@ -91,9 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         record = results["services"][label]
         record["peak_hwm_kib"] = max(record.get("peak_hwm_kib", 0), peak)
 
+    # Written once both services hold the scenario; --reuse-data trusts it.
+    loaded_marker = arguments.work_dir / f"loaded-{suffix}.json"
+    earlier_load = None
+    if arguments.reuse_data and loaded_marker.exists():
+        earlier_load = json.loads(loaded_marker.read_text())
+        if earlier_load.get("providers") != len(providers):
+            earlier_load = None
     try:
-        for label in ("stowage", "upstream"):
-            postgresql.recreate(services[label].database)
+        if earlier_load is None:
+            loaded_marker.unlink(missing_ok=True)
+            for label in ("stowage", "upstream"):
+                postgresql.recreate(services[label].database)
         for label, service in services.items():
             service.write_config(postgresql)
             if label != "upstream-tuned":
@@ -103,10 +115,23 @@ def main(argv: list[str] | None = None) -> int:
             service.start(arguments.timeout)
 
         for label in ("stowage", "upstream"):
+            if earlier_load is not None:
+                log(f"reusing the {len(providers):,} providers loaded into {label} "
+                    f"at {earlier_load['when']}")
+                results["services"][label]["load"] = earlier_load["load"][label]
+                continue
             log(f"loading {len(providers):,} providers into {label}")
             loaded = measure.load(clients[label], providers)
             results["services"][label]["load"] = dataclasses.asdict(loaded)
             log(f"  {loaded.requests:,} requests in {loaded.seconds:.1f} s")
+        if earlier_load is None:
+            loaded_marker.write_text(json.dumps({
+                "providers": len(providers),
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load": {label: results["services"][label]["load"]
+                         for label in ("stowage", "upstream")},
+            }))
+        results["load_reused_from"] = earlier_load and earlier_load["when"]
         for label in services:
             results["services"][label]["memory_after_load"] = services[label].worker_memory()
             remember_peak(label)
@@ -135,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"claims on {label}")
             claimed = measure.claim(clients[label], scenarios.CLAIM_QUERY, arguments.claims)
             over = measure.providers_over_capacity(clients[label], claimed.touched)
+            measure.release(clients[label], claimed.consumers)
             remember_peak(label)
             results["services"][label]["claims"] = {
                 "claims": claimed.claims, "conflicts": claimed.conflicts,

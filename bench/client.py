@@ -85,3 +85,6 @@ class Client:
 
     def post(self, path: str, body: object) -> Reply:
         return self.request("POST", path, body)
+
+    def delete(self, path: str) -> Reply:
+        return self.request("DELETE", path)

@@ -139,6 +139,7 @@ class ClaimResult:
     seconds: float = 0.0
     outcome: str = "ok"
     touched: set[str] = field(default_factory=set)
+    consumers: list[str] = field(default_factory=list)
     over_capacity: list[str] = field(default_factory=list)
 
     @property
@@ -173,7 +174,8 @@ def claim(client: Client, query: Query, target: int, seed: int = 0) -> ClaimResu
                     "consumer_generation": None,
                     "consumer_type": "INSTANCE",
                 }
-                reply = client.put(f"/allocations/{uuid.uuid4()}", body)
+                consumer = str(uuid.uuid4())
+                reply = client.put(f"/allocations/{consumer}", body)
             except (RequestTimedOut, UnexpectedReply) as error:
                 result.outcome = f"{type(error).__name__}: {error}"[:200]
                 stop.set()
@@ -183,6 +185,7 @@ def claim(client: Client, query: Query, target: int, seed: int = 0) -> ClaimResu
                     # Claims already in flight may end a few above the target.
                     result.claims += 1
                     result.touched.update(chosen["allocations"])
+                    result.consumers.append(consumer)
                     if result.claims >= target:
                         stop.set()
                 elif reply.status == 409:
@@ -199,6 +202,14 @@ def claim(client: Client, query: Query, target: int, seed: int = 0) -> ClaimResu
         thread.join()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def release(client: Client, consumers: list[str]) -> None:
+    """Delete the claims' allocations, so the next run starts from the loaded state."""
+    with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
+        for reply in pool.map(lambda consumer: client.delete(f"/allocations/{consumer}"),
+                              consumers):
+            expect(reply, "release a claim", 204)
 
 
 def providers_over_capacity(client: Client, provider_uuids: set[str]) -> list[str]:

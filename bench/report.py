@@ -83,6 +83,8 @@ def render(results: dict) -> str:
         "### Loading (POST providers, PUT inventories, traits, aggregates; "
         f"{results['load_clients']} concurrent clients)",
         "",
+        *([f"Databases loaded by the run of {results['load_reused_from']} and reused "
+           "(`--reuse-data`); its load figures.", ""] if results.get("load_reused_from") else []),
         "| service | requests | seconds | requests/s |",
         "| --- | ---: | ---: | ---: |",
     ]
@@ -151,8 +153,8 @@ def render(results: dict) -> str:
         f"Each client repeats: `GET /allocation_candidates?{CLAIM_QUERY.query_string}`, "
         "then `PUT /allocations/{new consumer}` with one of the candidates, again after "
         "a 409. Afterwards every provider that received an allocation is checked over HTTP: "
-        "usage ≤ (total − reserved) × allocation_ratio. The three runs share nothing but "
-        "upstream's database, so upstream-tuned claims on top of upstream's.",
+        "usage ≤ (total − reserved) × allocation_ratio. Then the claims are deleted, so "
+        "each run (and the next benchmark) starts from the loaded state.",
         "",
         "| service | claims | 409 retries | seconds | claims/s | providers checked | over capacity | outcome |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -178,11 +180,20 @@ Stowage against upstream Placement, side by side: `bash bench/run` (see README).
 """
 
 
+RESULTS_HEADING = "## Results: "
+
+
 def write(path: Path, results: dict) -> None:
-    """Replace the generated part of ``path``, keeping the hand-written text above MARKER."""
-    header = DEFAULT_HEADER
+    """Replace this run's ``## Results: N roots`` section of ``path``, keeping
+    the hand-written text above MARKER and other sizes' sections."""
+    header, sections = DEFAULT_HEADER, {}
     if path.exists():
         text = path.read_text()
         if MARKER in text:
-            header = text.split(MARKER, 1)[0]
-    path.write_text(header + MARKER + "\n\n" + render(results))
+            header, generated = text.split(MARKER, 1)
+            for section in generated.split("\n" + RESULTS_HEADING)[1:]:
+                roots = int(section.split(" ", 1)[0].replace(",", ""))
+                sections[roots] = RESULTS_HEADING + section.strip("\n") + "\n"
+    sections[results["roots"]] = render(results)
+    body = "\n".join(sections[roots] for roots in sorted(sections))
+    path.write_text(header + MARKER + "\n\n" + body)

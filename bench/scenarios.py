@@ -240,8 +240,9 @@ def _vgpu_groups(count: int) -> str:
 QUERIES = (
     Query("flat", "flat: VCPU, MEMORY_MB, DISK_GB + required trait, no limit",
           "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:40&required=HW_CPU_X86_AVX2"),
-    Query("flat-limit", "flat, limit=50",
-          "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:40&required=HW_CPU_X86_AVX2&limit=50"),
+    # 1000 is nova's default [scheduler] max_placement_results.
+    Query("flat-limit", "flat, limit=1000 (nova's default)",
+          "resources=VCPU:2,MEMORY_MB:4096,DISK_GB:40&required=HW_CPU_X86_AVX2&limit=1000"),
     Query("nfv-same-subtree",
           "nested NFV: PCPU+memory group and a PHYSNET_A VF group on the same NUMA node",
           "resources=DISK_GB:20"

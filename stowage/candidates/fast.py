@@ -20,9 +20,10 @@ reference's candidates of size ``min(limit, total)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from stowage.candidates import reference
@@ -34,10 +35,12 @@ from stowage.candidates.request import (
     GroupPolicy,
 )
 from stowage.candidates.results import (
+    Allocation,
     Candidate,
     CandidateResult,
     Exclusion,
     Explanation,
+    ProviderSummary,
     StageReport,
 )
 from stowage.candidates.snapshot import Provider, Snapshot
@@ -86,11 +89,11 @@ def root_problem(
     if forbidden:
         return Exclusion(stage, "forbidden_root_trait", None, root.uuid, trait=min(forbidden))
     free = model.free_by_root.get(root.uuid, {})
-    shared = model.shared_classes
     for resource_class, amount in smallest.items():
-        # A sharing provider may make up for what the tree lacks; the
-        # reference stages sort that out.
-        if free.get(resource_class, -1) < amount and resource_class not in shared:
+        if free.get(resource_class, -1) >= amount:
+            continue
+        # A sharing provider serving the tree may make up for what it lacks.
+        if model.shared_room(root.uuid).get(resource_class, -1) < amount:
             return Exclusion(
                 stage,
                 "no_room_in_tree" if resource_class in free else "no_inventory_in_tree",
@@ -126,7 +129,18 @@ def eligible_roots(
     return found, RootScan(position, position >= len(roots)), excluded
 
 
-# --- Stages 2 and 3: one batch through the reference stages -----------------------------
+# --- Stages 2 and 3: one batch, tree by tree ----------------------------------------------
+#
+# Every root of a batch becomes a stream of its candidates (and exclusions),
+# produced lazily, in the reference's order for that root. Three kinds:
+#
+# * a *lone* tree (one provider, nothing shares with it) is answered by
+#   checking that provider against every group: one candidate or none;
+# * *twin* trees (the same shape: structure, inventories, usage, traits,
+#   aggregates) are answered once: the first twin's stream is computed and
+#   the others replay it with their own provider uuids;
+# * every other tree (sharing in play, ``in_tree``) goes through the
+#   reference's group stages.
 
 
 def candidates_of_batch(
@@ -137,36 +151,193 @@ def candidates_of_batch(
     strategy: GenerationStrategy,
 ) -> tuple[list[Candidate], list[reference.StageOutcome]]:
     """Candidates anchored at the ``batch`` roots, at most ``max_candidates``
-    (-1: all), using the reference's group and combine stages."""
-    allowed = frozenset(batch)
-    # The batch's trees plus every sharing tree: whatever a candidate
-    # anchored in the batch can take from, and whatever ``in_tree`` or
-    # ``anchors_of_sharing`` must see to answer as on the full snapshot.
-    snapshot = model.sub_snapshot(allowed | model.sharing_roots)
-    outcomes: list[reference.StageOutcome] = []
-    choices_by_group = []
-    for group in request.groups:
-        choices, group_outcomes = reference.group_choices(snapshot, group, allowed)
+    (-1: all), in the reference's order (depth first) or round robin."""
+    by_uuid = model.snapshot.by_uuid
+    tree_roots = [_tree_root(model, group) for group in request.groups]
+    twins_allowed = all(group.in_tree is None for group in request.groups)
+    lone: list[str] = []
+    first_twin: dict[int, str] = {}
+    twin_of: dict[str, str] = {}
+    worked: list[str] = []
+    for root in batch:
+        if model.is_lone(root):
+            lone.append(root)
+            continue
+        shape = model.tree_shape(root) if twins_allowed else None
+        if shape is not None and shape in first_twin:
+            twin_of[root] = first_twin[shape]
+            continue
+        if shape is not None:
+            first_twin[shape] = root
+        worked.append(root)
+    outcomes = [
+        _outcome("lone_trees", None, len(lone), ()),
+        _outcome("twin_trees", None, len(twin_of), ()),
+    ]
+    snapshot = model.sub_snapshot(frozenset(worked) | model.sharing_roots)
+    indexed: list[dict[str, list[reference.GroupChoice]]] = []
+    for group in request.groups if worked else ():
+        choices, group_outcomes = reference.group_choices(snapshot, group, frozenset(worked))
         outcomes.extend(group_outcomes)
-        if not choices:
-            return [], outcomes
-        choices_by_group.append(choices)
-    candidates, outcome = combine_pruned(
-        snapshot, request, choices_by_group, max_candidates, strategy
-    )
-    outcomes.append(outcome)
+        by_anchor: dict[str, list[reference.GroupChoice]] = defaultdict(list)
+        for choice in choices:
+            by_anchor[choice.anchor].append(choice)
+        indexed.append(by_anchor)
+    pruned: Counter = Counter()
+    replays: dict[str, _Replay] = {}
+
+    def replay_of(original: str) -> _Replay:
+        if original not in replays:
+            replays[original] = _Replay(anchor_stream(snapshot, request, indexed, original, pruned))
+        return replays[original]
+
+    lone_roots, twinned = set(lone), set(twin_of.values())
+    check = LoneCheck(request, tree_roots)
+    streams: list[Iterator] = []
+    for root in batch:
+        if root in lone_roots:
+            candidate = check.candidate(by_uuid[root])
+            if candidate is None:  # the slow way, for the reason
+                streams.append(iter(lone_stream(by_uuid[root], request, tree_roots)))
+            else:
+                streams.append(iter((candidate,)))
+        elif root in twin_of:
+            original = twin_of[root]
+            streams.append(replay_of(original).renamed(_twin_names(model, original, root), root))
+        elif root in twinned:
+            streams.append(iter(replay_of(root)))
+        else:
+            streams.append(anchor_stream(snapshot, request, indexed, root, pruned))
+    if strategy is GenerationStrategy.DEPTH_FIRST:
+        ordered: Iterator = itertools.chain.from_iterable(streams)
+    else:
+        ordered = _round_robin(streams)
+    candidates: list[Candidate] = []
+    seen: set[tuple] = set()
+    exclusions: list[Exclusion] = []
+    for item in ordered:
+        if isinstance(item, Exclusion):
+            exclusions.append(item)
+            continue
+        # Only candidates taken wholly from a sharing provider can repeat
+        # (under another anchor); keep the first.
+        if item.identity in seen:
+            continue
+        seen.add(item.identity)
+        candidates.append(item)
+        if 0 <= max_candidates <= len(candidates):
+            break
+    outcome = _outcome("combine", None, len(candidates), exclusions)
+    counts = Counter(dict(outcome.report.excluded)) + pruned
+    report = StageReport("combine", None, len(candidates), tuple(sorted(counts.items())))
+    outcomes.append(reference.StageOutcome(report, outcome.exclusions))
     return candidates, outcomes
 
 
-def combine_pruned(
+def _tree_root(model: ReadModel, group) -> str | None:
+    """Root of the group's ``in_tree`` provider; "" when it does not exist."""
+    if group.in_tree is None:
+        return None
+    provider = model.snapshot.by_uuid.get(group.in_tree)
+    return provider.root_uuid if provider else ""
+
+
+class LoneCheck:
+    """Every group of a request folded into one test of one provider, for
+    lone trees: ``candidate`` is what ``lone_stream`` finds, or None where
+    ``lone_stream`` would say why not (ask it then)."""
+
+    def __init__(self, request: CandidateRequest, tree_roots: Sequence[str | None]) -> None:
+        groups = request.groups
+        self.tree_roots = {root for root in tree_roots if root is not None}
+        self.required = [any_of for group in groups for any_of in group.required_traits]
+        self.forbidden = frozenset().union(*(group.forbidden_traits for group in groups))
+        self.member_of = [any_of for group in groups for any_of in group.member_of]
+        self.forbidden_aggregates = frozenset().union(
+            *(group.forbidden_aggregates for group in groups)
+        )
+        amounts: dict[str, list[int]] = {}
+        for group in groups:
+            for resource_class, amount in group.resources:
+                amounts.setdefault(resource_class, []).append(amount)
+        self.classes = sorted(
+            (resource_class, tuple(each), sum(each)) for resource_class, each in amounts.items()
+        )
+        self.suffixes = sorted(group.suffix for group in groups)
+        self.isolation_fails = (
+            request.group_policy is GroupPolicy.ISOLATE
+            and sum(group.suffix != "" for group in groups) > 1
+        )
+
+    def candidate(self, provider: Provider) -> Candidate | None:
+        uuid = provider.uuid
+        if self.isolation_fails or (self.tree_roots and self.tree_roots != {uuid}):
+            return None
+        traits, aggregates = provider.traits, provider.aggregates
+        if any(any_of.isdisjoint(traits) for any_of in self.required):
+            return None
+        if any(any_of.isdisjoint(aggregates) for any_of in self.member_of):
+            return None
+        if not (self.forbidden.isdisjoint(traits)
+                and self.forbidden_aggregates.isdisjoint(aggregates)):
+            return None
+        inventories = provider.inventories
+        allocations = []
+        for resource_class, amounts, total in self.classes:
+            inventory = inventories.get(resource_class)
+            if inventory is None:
+                return None
+            # Each group's amount must be a valid unit; the sum must fit.
+            for amount in amounts:
+                if amount < inventory.min_unit or amount % inventory.step_size:
+                    return None
+            if total > inventory.max_unit or not inventory.has_room(total):
+                return None
+            allocations.append(Allocation(uuid, resource_class, total))
+        return Candidate(
+            tuple(allocations), tuple((suffix, (uuid,)) for suffix in self.suffixes), uuid
+        )
+
+
+def lone_stream(
+    provider: Provider, request: CandidateRequest, tree_roots: Sequence[str | None]
+) -> list[Candidate | Exclusion]:
+    """The one candidate of a tree of one provider that nothing shares with:
+    every group on that provider, their amounts summed; or why not."""
+    stage = "lone_trees"
+    totals: dict[str, int] = {}
+    suffixed = 0
+    for group, tree_root in zip(request.groups, tree_roots):
+        problem = reference._single_provider_problem(provider, group, tree_root, stage)
+        if problem is not None:
+            return [problem]
+        suffixed += group.suffix != ""
+        for resource_class, amount in group.resources:
+            totals[resource_class] = totals.get(resource_class, 0) + amount
+    if request.group_policy is GroupPolicy.ISOLATE and suffixed > 1:
+        return [Exclusion(stage, "group_policy", None, provider.uuid)]
+    allocations = []
+    for resource_class, amount in sorted(totals.items()):
+        inventory = provider.inventories[resource_class]
+        if not inventory.has_room(amount) or amount > inventory.max_unit:
+            fits = inventory.has_room(amount)
+            return [Exclusion(stage, "above_max_unit" if fits else "insufficient_capacity",
+                              None, provider.uuid, resource_class, amount,
+                              inventory.used, inventory.capacity)]
+        allocations.append(Allocation(provider.uuid, resource_class, amount))
+    mappings = tuple(sorted((group.suffix, (provider.uuid,)) for group in request.groups))
+    return [Candidate(tuple(allocations), mappings, provider.uuid)]
+
+
+def anchor_stream(
     snapshot: Snapshot,
     request: CandidateRequest,
-    choices_by_group: Sequence[list[reference.GroupChoice]],
-    max_candidates: int,
-    strategy: GenerationStrategy,
-) -> tuple[list[Candidate], reference.StageOutcome]:
-    """The reference's ``combine``, pruning each partial choice as soon as it
-    fails, and lazily: at most ``max_candidates`` (-1: all) distinct ones.
+    indexed: Sequence[dict[str, list[reference.GroupChoice]]],
+    anchor: str,
+    pruned: Counter,
+) -> Iterator[Candidate | Exclusion]:
+    """The reference's combine for one anchor, lazily, pruning each partial
+    choice as soon as it fails.
 
     Group by group, a partial pick is dropped once its summed allocations
     exceed some capacity or max_unit, or two suffixed groups share a
@@ -177,22 +348,14 @@ def combine_pruned(
     the reference's own checks, in the reference's order.
     """
     stage = "combine"
-    indexed: list[dict[str, list[reference.GroupChoice]]] = []
-    for choices in choices_by_group:
-        by_anchor: dict[str, list[reference.GroupChoice]] = defaultdict(list)
-        for choice in choices:
-            by_anchor[choice.anchor].append(choice)
-        indexed.append(by_anchor)
-    anchors = sorted(
-        set.intersection(*(set(by_anchor) for by_anchor in indexed)),
-        key=snapshot.order.__getitem__,
-    )
+    per_group = [by_anchor.get(anchor, ()) for by_anchor in indexed]
+    if not all(per_group):
+        return
     isolate = request.group_policy is GroupPolicy.ISOLATE
-    pruned: Counter = Counter()
+    picked: list[reference.GroupChoice] = []
+    totals: dict[tuple[str, str], int] = {}
 
-    def partial_problem(
-        picked: list[reference.GroupChoice], totals: dict[tuple[str, str], int]
-    ) -> str | None:
+    def partial_problem() -> str | None:
         choice = picked[-1]
         for allocation in choice.allocations:
             key = (allocation.provider, allocation.resource_class)
@@ -210,62 +373,87 @@ def combine_pruned(
                 return "group_policy"
         return None
 
-    def picks(anchor: str) -> Iterator[tuple[str, tuple[reference.GroupChoice, ...]]]:
-        per_group = [by_anchor[anchor] for by_anchor in indexed]
-        picked: list[reference.GroupChoice] = []
-        totals: dict[tuple[str, str], int] = {}
-
-        def extend(depth: int) -> Iterator[tuple[str, tuple[reference.GroupChoice, ...]]]:
-            if depth == len(per_group):
-                yield anchor, tuple(picked)
-                return
-            for choice in per_group[depth]:
-                picked.append(choice)
-                problem = partial_problem(picked, totals)
-                if problem is not None:
-                    pruned[problem] += 1
-                    picked.pop()
-                    continue
-                for allocation in choice.allocations:
-                    key = (allocation.provider, allocation.resource_class)
-                    totals[key] = totals.get(key, 0) + allocation.amount
-                yield from extend(depth + 1)
-                for allocation in choice.allocations:
-                    totals[(allocation.provider, allocation.resource_class)] -= allocation.amount
-                picked.pop()
-
-        yield from extend(0)
-
-    generators = [picks(anchor) for anchor in anchors]
-    if strategy is GenerationStrategy.DEPTH_FIRST:
-        ordered: Iterator = itertools.chain.from_iterable(generators)
-    else:
-        ordered = _round_robin(generators)
-    candidates: list[Candidate] = []
-    seen: set[tuple] = set()
-    exclusions: list[Exclusion] = []
-    for anchor, picked in ordered:
+    def complete() -> Candidate | Exclusion:
         if reference.violates_same_subtree(snapshot, request, picked):
-            exclusions.append(Exclusion(stage, "same_subtree", None, anchor))
-            continue
+            return Exclusion(stage, "same_subtree", None, anchor)
         candidate = reference.consolidate(picked, anchor)
         problem = reference.capacity_problem(snapshot, candidate)
         if problem is not None:
-            exclusions.append(problem)
-            continue
+            return problem
         if not request.nested_aware and reference.nested_problem(snapshot, candidate):
-            exclusions.append(Exclusion(stage, "nested_before_1.29", None, anchor))
-            continue
-        if candidate.identity in seen:
-            continue
-        seen.add(candidate.identity)
-        candidates.append(candidate)
-        if 0 <= max_candidates <= len(candidates):
-            break
-    outcome = _outcome(stage, None, len(candidates), exclusions)
-    counts = Counter(dict(outcome.report.excluded)) + pruned
-    report = StageReport(stage, None, len(candidates), tuple(sorted(counts.items())))
-    return candidates, reference.StageOutcome(report, outcome.exclusions)
+            return Exclusion(stage, "nested_before_1.29", None, anchor)
+        return candidate
+
+    def extend(depth: int) -> Iterator[Candidate | Exclusion]:
+        if depth == len(per_group):
+            yield complete()
+            return
+        for choice in per_group[depth]:
+            picked.append(choice)
+            problem = partial_problem()
+            if problem is not None:
+                pruned[problem] += 1
+                picked.pop()
+                continue
+            for allocation in choice.allocations:
+                key = (allocation.provider, allocation.resource_class)
+                totals[key] = totals.get(key, 0) + allocation.amount
+            yield from extend(depth + 1)
+            for allocation in choice.allocations:
+                totals[(allocation.provider, allocation.resource_class)] -= allocation.amount
+            picked.pop()
+
+    yield from extend(0)
+
+
+class _Replay:
+    """A stream computed once and read by several twin trees, each as far as
+    it needs: items are pulled from the source only when first asked for."""
+
+    def __init__(self, source: Iterator) -> None:
+        self._source = source
+        self._items: list = []
+        self._done = False
+
+    def __iter__(self) -> Iterator:
+        position = 0
+        while True:
+            if position == len(self._items):
+                if self._done:
+                    return
+                item = next(self._source, None)
+                if item is None:
+                    self._done = True
+                    return
+                self._items.append(item)
+            yield self._items[position]
+            position += 1
+
+    def renamed(self, names: dict[str, str], anchor: str) -> Iterator:
+        """The stream with every provider uuid replaced through ``names``."""
+        for item in self:
+            if isinstance(item, Exclusion):
+                yield dataclasses.replace(item, provider=names.get(item.provider, item.provider))
+                continue
+            # Sharing providers keep their uuids.
+            allocations = sorted(
+                (Allocation(names.get(a.provider, a.provider), a.resource_class, a.amount)
+                 for a in item.allocations),
+                key=lambda allocation: (allocation.provider, allocation.resource_class),
+            )
+            mappings = tuple(
+                (suffix, tuple(sorted(names.get(uuid, uuid) for uuid in uuids)))
+                for suffix, uuids in item.mappings
+            )
+            yield Candidate(tuple(allocations), mappings, anchor)
+
+
+def _twin_names(model: ReadModel, original: str, twin: str) -> dict[str, str]:
+    """Provider uuids of ``original``'s tree → those of ``twin``'s, by position."""
+    members = model.snapshot.tree_members
+    return {
+        mine.uuid: theirs.uuid for mine, theirs in zip(members[original], members[twin])
+    }
 
 
 def _round_robin(generators: list[Iterator]) -> Iterator:
@@ -329,13 +517,34 @@ def find_candidates(
                 found.append(candidate)
     # Summaries from the trees the candidates use, then the limit (or the
     # shuffle), exactly as the reference does them.
-    used_roots = {
-        model.snapshot.by_uuid[uuid].root_uuid for candidate in found for uuid in candidate.providers
-    }
-    view = model.sub_snapshot(used_roots)
-    summaries = reference.summarize(view, found, request.nested_aware)
-    candidates, summaries = reference.apply_limit(view, found, summaries, request.limit, options)
+    summaries = summarize(model, found, request.nested_aware)
+    candidates, summaries = reference.apply_limit(
+        model.snapshot, found, summaries, request.limit, options
+    )
     return CandidateResult(tuple(candidates), tuple(summaries), _explain(outcomes))
+
+
+def summarize(
+    model: ReadModel, candidates: Sequence[Candidate], nested_aware: bool
+) -> list[ProviderSummary]:
+    """The reference's ``summarize`` from the model's summaries: every
+    provider of the trees the candidates take from (before 1.29, only the
+    providers they take from), tree by tree in the order candidates first
+    use them (``provider_summaries`` is a JSON object: order is not part of
+    the answer)."""
+    by_uuid = model.snapshot.by_uuid
+    used = dict.fromkeys(
+        allocation.provider for candidate in candidates for allocation in candidate.allocations
+    )
+    if nested_aware:
+        members = model.snapshot.tree_members
+        roots = dict.fromkeys(by_uuid[uuid].root_uuid for uuid in used)
+        listed: Iterable[Provider] = (
+            provider for root in roots for provider in members[root]
+        )
+    else:
+        listed = (by_uuid[uuid] for uuid in used)
+    return [model.summary(provider) for provider in listed]
 
 
 def _stop_at(limit: int | None, options: EngineOptions) -> int:

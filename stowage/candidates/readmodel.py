@@ -9,10 +9,14 @@ half-updated model.
 """
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from stowage.candidates.reference import provider_summary
+from stowage.candidates.results import ProviderSummary
 from stowage.candidates.snapshot import Provider, Snapshot
 
 
@@ -32,6 +36,15 @@ class ReadModel:
     # Provider uuid → storage id: the creation order, and how the change
     # feed (which speaks ids) names trees.
     provider_ids: Mapping[str, int] = field(default_factory=dict)
+    # Filled as requests ask (a dict item assignment is atomic, so threads
+    # may share them): root uuid → tree shape, provider uuid → summary.
+    shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
+    serving: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+    _shape_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    summaries: dict[str, ProviderSummary] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -86,6 +99,16 @@ class ReadModel:
         sharing += [p for p in loaded.providers if p.is_sharing]
         sharing.sort(key=lambda provider: ids[provider.uuid])
         model = self._ready(revision, snapshot, free, ids, tuple(sharing))
+        # What was worked out for unchanged trees still holds; shapes too,
+        # unless a sharing provider came, went or changed aggregates.
+        model.summaries.update(
+            (uuid, summary) for uuid, summary in self.summaries.items() if uuid in by_uuid
+            and by_uuid[uuid].root_uuid not in replaced
+        )
+        if _sharing_layout(model) == _sharing_layout(self):
+            model._shape_numbers.update(self._shape_numbers)
+            for mine, theirs in ((self.shapes, model.shapes), (self.serving, model.serving)):
+                theirs.update((root, value) for root, value in mine.items() if root not in replaced)
         return model
 
     @classmethod
@@ -104,7 +127,8 @@ class ReadModel:
         # model, so that request threads only ever read them. (The full
         # snapshot's ``order`` is not needed: ids give the same order.)
         _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members)
-        _ = (model.sharing_providers, model.sharing_roots, model.shared_classes, model.uuid_by_id)
+        _ = (model.sharing_providers, model.sharing_roots, model.uuid_by_id)
+        _ = (model.sharing_aggregates, model.sharing_by_aggregate)
         return model
 
     @cached_property
@@ -121,11 +145,107 @@ class ReadModel:
         return frozenset(provider.root_uuid for provider in self.sharing_providers)
 
     @cached_property
-    def shared_classes(self) -> frozenset[str]:
-        """Classes some sharing provider has inventory of."""
+    def sharing_aggregates(self) -> frozenset[str]:
+        """Aggregates some sharing provider is in."""
         return frozenset(
-            name for provider in self.sharing_providers for name in provider.inventories
+            aggregate for provider in self.sharing_providers for aggregate in provider.aggregates
         )
+
+    @cached_property
+    def sharing_by_aggregate(self) -> dict[str, tuple[Provider, ...]]:
+        """Aggregate → the sharing providers in it."""
+        found: dict[str, list[Provider]] = {}
+        for provider in self.sharing_providers:
+            for aggregate in provider.aggregates:
+                found.setdefault(aggregate, []).append(provider)
+        return {aggregate: tuple(providers) for aggregate, providers in found.items()}
+
+    def serving_sharing(self, root: str) -> tuple[str, ...]:
+        """Uuids of the sharing providers serving the tree (sharing an
+        aggregate with one of its providers), worked out once per tree."""
+        found = self.serving.get(root)
+        if found is None:
+            if self.sharing_aggregates:
+                found = tuple(sorted({
+                    sharing.uuid
+                    for member in self.snapshot.tree_members[root]
+                    for aggregate in member.aggregates & self.sharing_aggregates
+                    for sharing in self.sharing_by_aggregate[aggregate]
+                }))
+            else:
+                found = ()
+            self.serving[root] = found
+        return found
+
+    def shared_room(self, root: str) -> dict[str, int]:
+        """Per class, the most any sharing provider serving the tree still
+        has room for."""
+        room: dict[str, int] = {}
+        for uuid in self.serving_sharing(root):
+            for name, inventory in self.snapshot.by_uuid[uuid].inventories.items():
+                room[name] = max(room.get(name, -1), inventory.capacity - inventory.used)
+        return room
+
+    def position(self, provider: Provider) -> int:
+        """Sort key: the model's (creation) order."""
+        return self.provider_ids[provider.uuid]
+
+    def is_lone(self, root: str) -> bool:
+        """The tree is its root alone, and no sharing provider serves it."""
+        members = self.snapshot.tree_members[root]
+        if len(members) != 1:
+            return False
+        provider = members[0]
+        return not provider.is_sharing and not provider.aggregates & self.sharing_aggregates
+
+    def tree_shape(self, root: str) -> int | None:
+        """A number for what the candidate stages see of a tree, without its
+        own uuids: two trees with the same number have the same candidates,
+        in the same order, up to renaming their providers. None when a
+        provider of the tree is itself a sharing provider.
+
+        The shape is the tree's structure, inventories with usage, traits and
+        aggregates, plus which sharing providers serve it and where they fall
+        in the tree's creation order (the order choices are tried in).
+        """
+        if root in self.shapes:
+            return self.shapes[root]
+        members = self.snapshot.tree_members[root]
+        if any(provider.is_sharing for provider in members):
+            self.shapes[root] = None
+            return None
+        position = {provider.uuid: index for index, provider in enumerate(members)}
+        ids = [self.provider_ids[provider.uuid] for provider in members]
+        shape = (
+            tuple(
+                (
+                    position.get(provider.parent_uuid, -1),  # type: ignore[arg-type]
+                    tuple(sorted(provider.inventories.items())),
+                    provider.traits,
+                    provider.aggregates,
+                )
+                for provider in members
+            ),
+            tuple(
+                sorted(
+                    (uuid, sum(1 for id_ in ids if id_ < self.provider_ids[uuid]))
+                    for uuid in self.serving_sharing(root)
+                )
+            ),
+        )
+        # Numbered under a lock: two threads must not give two shapes one number.
+        with self._shape_lock:
+            number = self._shape_numbers.setdefault(shape, len(self._shape_numbers))
+        self.shapes[root] = number
+        return number
+
+    def summary(self, provider: Provider) -> ProviderSummary:
+        """The provider as ``provider_summaries`` lists it, worked out once."""
+        found = self.summaries.get(provider.uuid)
+        if found is None:
+            found = provider_summary(self.snapshot, provider)
+            self.summaries[provider.uuid] = found
+        return found
 
     def providers_of_trees(self, roots: set[str] | frozenset[str]) -> tuple[Provider, ...]:
         """Every provider of these trees, in the model's (creation) order."""
@@ -142,6 +262,10 @@ class ReadModel:
     @property
     def provider_count(self) -> int:
         return len(self.snapshot.providers)
+
+
+def _sharing_layout(model: ReadModel) -> list[tuple[str, frozenset[str]]]:
+    return [(provider.uuid, provider.aggregates) for provider in model.sharing_providers]
 
 
 def _free_by_root(providers: Iterable[Provider]) -> dict[str, dict[str, int]]:

@@ -517,10 +517,10 @@ def summarize(
         listed = [provider for provider in snapshot.providers if provider.root_uuid in roots]
     else:
         listed = [provider for provider in snapshot.providers if provider.uuid in used]
-    return [_summary(snapshot, provider) for provider in listed]
+    return [provider_summary(snapshot, provider) for provider in listed]
 
 
-def _summary(snapshot: Snapshot, provider: Provider) -> ProviderSummary:
+def provider_summary(snapshot: Snapshot, provider: Provider) -> ProviderSummary:
     return ProviderSummary(
         uuid=provider.uuid,
         parent_uuid=provider.parent_uuid,

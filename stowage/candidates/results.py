@@ -3,12 +3,17 @@ explanation of how the request was narrowed down.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Allocation:
-    """``amount`` of ``resource_class`` taken from ``provider`` (a uuid)."""
+class Allocation(NamedTuple):
+    """``amount`` of ``resource_class`` taken from ``provider`` (a uuid).
+
+    A named tuple rather than a dataclass: candidates are hashed and compared
+    by their allocations, hundreds of thousands of times for a big answer,
+    and a tuple does that in C.
+    """
 
     provider: str
     resource_class: str
@@ -57,6 +62,9 @@ class ProviderSummary:
     root_uuid: str
     resources: tuple[ResourceSummary, ...]
     traits: tuple[str, ...]
+    # Where the HTTP layer keeps this summary's JSON body per format, so
+    # that a summary shared by many answers is rendered once.
+    rendered: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

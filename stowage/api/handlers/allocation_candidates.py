@@ -1,8 +1,6 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
-from collections import defaultdict
-
 from stowage.api import policy
 from stowage.api import versions as v
 from stowage.api.http import Request, Response
@@ -10,7 +8,7 @@ from stowage.api.schemas import allocation_candidates as schemas
 from stowage.api.schemas import validate_query
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, EngineOptions, GenerationStrategy
-from stowage.candidates.results import Candidate, CandidateResult
+from stowage.candidates.results import Candidate, CandidateResult, ProviderSummary
 from stowage.domain import candidates
 from stowage.storage.common import utcnow
 
@@ -55,20 +53,17 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     Before 1.27 ``resources`` lists only the requested classes.
     """
     requested = request.resource_classes
+    every_class = version >= v.ALL_INVENTORY_IN_SUMMARIES
+    # From 1.27 a summary's body depends only on the summary and the format,
+    # so the body made for one answer serves the next ones too.
+    form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
     summaries = {}
     for summary in result.summaries:
-        body: dict = {
-            "resources": {
-                resource.resource_class: {"capacity": resource.capacity, "used": resource.used}
-                for resource in summary.resources
-                if version >= v.ALL_INVENTORY_IN_SUMMARIES or resource.resource_class in requested
-            }
-        }
-        if version >= v.CANDIDATES_REQUIRED:
-            body["traits"] = list(summary.traits)
-        if version >= v.NESTED_CANDIDATES:
-            body["parent_provider_uuid"] = summary.parent_uuid
-            body["root_provider_uuid"] = summary.root_uuid
+        body = summary.rendered.get(form) if every_class else None
+        if body is None:
+            body = serialize_summary(summary, version, None if every_class else requested)
+            if every_class:
+                summary.rendered[form] = body
         summaries[summary.uuid] = body
     return {
         "allocation_requests": [
@@ -76,6 +71,25 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
         ],
         "provider_summaries": summaries,
     }
+
+
+def serialize_summary(
+    summary: ProviderSummary, version: Version, only: set[str] | None
+) -> dict:
+    """One provider summary; ``only`` the requested classes before 1.27."""
+    body: dict = {
+        "resources": {
+            resource.resource_class: {"capacity": resource.capacity, "used": resource.used}
+            for resource in summary.resources
+            if only is None or resource.resource_class in only
+        }
+    }
+    if version >= v.CANDIDATES_REQUIRED:
+        body["traits"] = list(summary.traits)
+    if version >= v.NESTED_CANDIDATES:
+        body["parent_provider_uuid"] = summary.parent_uuid
+        body["root_provider_uuid"] = summary.root_uuid
+    return body
 
 
 def serialize_candidate(candidate: Candidate, version: Version) -> dict:
@@ -91,9 +105,12 @@ def serialize_candidate(candidate: Candidate, version: Version) -> dict:
         {"allocations": [{"resource_provider": {"uuid": <uuid>},
                           "resources": {<class>: <amount>}}]}
     """
-    by_provider: dict[str, dict[str, int]] = defaultdict(dict)
-    for allocation in candidate.allocations:
-        by_provider[allocation.provider][allocation.resource_class] = allocation.amount
+    by_provider: dict[str, dict[str, int]] = {}
+    for provider, resource_class, amount in candidate.allocations:
+        resources = by_provider.get(provider)
+        if resources is None:
+            resources = by_provider[provider] = {}
+        resources[resource_class] = amount
     if version < v.ALLOCATIONS_DICT:
         return {
             "allocations": [
