@@ -20,6 +20,7 @@ from bench import measure, report, scenarios
 from bench.client import Client
 from bench.services import (
     STOWAGE_APPLICATION,
+    STOWAGE_CAPPED,
     THREADS,
     UPSTREAM_APPLICATION,
     UPSTREAM_WIDE_TREE_TUNING,
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         "upstream-tuned": Service("upstream-tuned", arguments.upstream_venv, UPSTREAM_APPLICATION,
                                   f"bench_upstream_{suffix}", arguments.first_port + 2,
                                   arguments.work_dir, tuning=UPSTREAM_WIDE_TREE_TUNING),
+        # The same cap on the answer as upstream-tuned, for a like-for-like
+        # comparison of unlimited queries on wide trees.
+        "stowage-tuned": Service("stowage-tuned", arguments.stowage_venv, STOWAGE_APPLICATION,
+                                 f"bench_stowage_{suffix}", arguments.first_port + 3,
+                                 arguments.work_dir, tuning=STOWAGE_CAPPED),
     }
     providers = scenarios.build_inventory(arguments.roots)
     results: dict = {
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 postgresql.recreate(services[label].database)
         for label, service in services.items():
             service.write_config(postgresql)
-            if label != "upstream-tuned":
+            if not label.endswith("-tuned"):  # the tuned ones share a database
                 log(f"migrating {label}")
                 service.migrate()
             log(f"starting {label} on port {service.port}")

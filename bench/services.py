@@ -33,6 +33,9 @@ UPSTREAM_WIDE_TREE_TUNING = {
     "workarounds": {"optimize_for_wide_provider_trees": "true"},
 }
 
+# Stowage's defaults are upstream's; this caps the answer as upstream-tuned does.
+STOWAGE_CAPPED = {"placement": {"max_allocation_candidates": "1000"}}
+
 
 @dataclass(frozen=True)
 class PostgreSQL:
