@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import measure, report, scenarios
+from bench import bulk, measure, report, scenarios
 from bench.client import Client
 from bench.services import (
     STOWAGE_APPLICATION,
@@ -48,6 +48,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=REPOSITORY / "bench/.work")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "docs/performance.md")
     parser.add_argument("--first-port", type=int, default=18780)
+    parser.add_argument("--bulk-load", action="store_true",
+                        help="insert the providers straight into Stowage's database instead of "
+                             "over HTTP, and measure Stowage alone (for 100000 roots, where "
+                             "loading either service over HTTP takes hours)")
+    parser.add_argument("--skip", action="append", default=[], metavar="QUERY[:SERVICE]",
+                        help="do not time QUERY (on SERVICE only, if given), e.g. wide:stowage "
+                             "where the answer would not fit in memory; 'claims' for the "
+                             "claims; repeatable")
     parser.add_argument("--reuse-data", action="store_true",
                         help="keep the databases a finished earlier run loaded with the same "
                              "--roots (and report that run's load figures) instead of loading again")
@@ -77,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                                  f"bench_stowage_{suffix}", arguments.first_port + 3,
                                  arguments.work_dir, tuning=STOWAGE_CAPPED),
     }
+    if arguments.bulk_load:
+        services = {label: service for label, service in services.items()
+                    if not service.is_upstream}
+    loaded_labels = [label for label in ("stowage", "upstream") if label in services]
     providers = scenarios.build_inventory(arguments.roots)
     results: dict = {
         "facts": report.machine_facts(str(arguments.stowage_venv / "bin/python"),
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "services": {label: {} for label in services},
         "queries": {},
         "missing": [],
+        "bulk_load": arguments.bulk_load,
     }
     clients = {label: Client(service.port, arguments.timeout) for label, service in services.items()}
 
@@ -105,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     earlier_load = None
     if arguments.reuse_data and loaded_marker.exists():
         earlier_load = json.loads(loaded_marker.read_text())
-        if earlier_load.get("providers") != len(providers):
+        if (earlier_load.get("providers"), earlier_load.get("bulk_load", False)) != (
+                len(providers), arguments.bulk_load):
             earlier_load = None
     try:
         if earlier_load is None:
             loaded_marker.unlink(missing_ok=True)
-            for label in ("stowage", "upstream"):
+            for label in loaded_labels:
                 postgresql.recreate(services[label].database)
         for label, service in services.items():
             service.write_config(postgresql)
@@ -120,22 +134,25 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting {label} on port {service.port}")
             service.start(arguments.timeout)
 
-        for label in ("stowage", "upstream"):
+        for label in loaded_labels:
             if earlier_load is not None:
                 log(f"reusing the {len(providers):,} providers loaded into {label} "
                     f"at {earlier_load['when']}")
                 results["services"][label]["load"] = earlier_load["load"][label]
                 continue
             log(f"loading {len(providers):,} providers into {label}")
-            loaded = measure.load(clients[label], providers)
+            if arguments.bulk_load:
+                loaded = bulk.load(postgresql.url(services[label].database), providers)
+            else:
+                loaded = measure.load(clients[label], providers)
             results["services"][label]["load"] = dataclasses.asdict(loaded)
             log(f"  {loaded.requests:,} requests in {loaded.seconds:.1f} s")
         if earlier_load is None:
             loaded_marker.write_text(json.dumps({
                 "providers": len(providers),
+                "bulk_load": arguments.bulk_load,
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "load": {label: results["services"][label]["load"]
-                         for label in ("stowage", "upstream")},
+                "load": {label: results["services"][label]["load"] for label in loaded_labels},
             }))
         results["load_reused_from"] = earlier_load and earlier_load["when"]
         for label in services:
@@ -145,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         for query in scenarios.QUERIES:
             results["queries"][query.name] = {}
             for label, service in services.items():
+                if query.name in arguments.skip or f"{query.name}:{label}" in arguments.skip:
+                    results["missing"].append(f"{query.name} on {label} (skipped: --skip)")
+                    continue
                 if time.monotonic() > deadline:
                     results["missing"].append(f"{query.name} on {label}")
                     continue
@@ -160,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                     service.restart(arguments.timeout)
 
         for label in services:
+            if "claims" in arguments.skip or f"claims:{label}" in arguments.skip:
+                results["missing"].append(f"claims on {label} (skipped: --skip)")
+                continue
             if time.monotonic() > deadline:
                 results["missing"].append(f"claims on {label}")
                 continue

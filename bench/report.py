@@ -91,7 +91,9 @@ def render(results: dict) -> str:
     ]
     for label, service in results["services"].items():
         load = service.get("load")
-        if load:
+        if load and results.get("bulk_load"):
+            lines.append(f"| {label} | bulk SQL insert (`--bulk-load`) | {load['seconds']:.1f} | – |")
+        elif load:
             lines.append(f"| {label} | {load['requests']:,} | {load['seconds']:.1f} | "
                          f"{load['requests'] / load['seconds']:.0f} |")
     lines += [
@@ -104,6 +106,9 @@ def render(results: dict) -> str:
         "",
         "### GET /allocation_candidates latency",
         "",
+        *(["Upstream was not run at this size: the providers were inserted straight into "
+           "Stowage's database, and loading upstream over HTTP would take hours.", ""]
+          if results.get("bulk_load") else []),
         "Milliseconds over the timed runs (after one warm-up). *ratio* is Stowage's median "
         "divided by the faster upstream configuration's median (stowage-tuned's by "
         "upstream-tuned's): below 1 Stowage is faster. "
@@ -120,14 +125,17 @@ def render(results: dict) -> str:
         for label in (STOWAGE, STOWAGE_TUNED, *UPSTREAM_LABELS):
             latency = per_service.get(label)
             if latency is None:
-                if label != STOWAGE_TUNED:  # older runs had no stowage-tuned
-                    lines.append(f"| {query.name} | {label} | not run (time budget) | | | | |")
+                if label not in results["services"]:
+                    continue  # not part of this run (see above)
+                skipped = f"{query.name} on {label} (skipped: --skip)" in results["missing"]
+                why = "skipped (`--skip`)" if skipped else "not run (time budget)"
+                lines.append(f"| {query.name} | {label} | {why} | | | | |")
                 continue
             ratio = ""
             if label == STOWAGE and best and stowage.get("median") is not None:
                 ratio = f"{stowage['median'] / best[1]['median']:.2f} (vs {best[0]})"
             elif label == STOWAGE and stowage.get("median") is not None:
-                ratio = "upstream did not answer"
+                ratio = "upstream not run" if results.get("bulk_load") else "upstream did not answer"
             elif label == STOWAGE_TUNED and latency.get("median") and tuned.get("median"):
                 ratio = f"{latency['median'] / tuned['median']:.2f} (vs upstream-tuned)"
             if latency["outcome"] != "ok":

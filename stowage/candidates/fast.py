@@ -110,22 +110,35 @@ def eligible_roots(
     request: CandidateRequest,
     scan: RootScan,
     wanted: int | None,
-) -> tuple[list[str], RootScan, list[Exclusion]]:
+    verdicts: dict[int, str | None],
+) -> tuple[list[str], RootScan, Counter]:
     """Up to ``wanted`` (None: all) roots from ``scan`` on that pass
-    ``root_problem``, in model order, and where the scan stopped."""
+    ``root_problem``, in model order, where the scan stopped, and how many
+    roots were excluded for which reason.
+
+    Roots with the same ``root_key`` (room per class, sharing providers,
+    traits) get the same verdict, so ``verdicts`` (key → reason or None,
+    kept across the batches of one request) spares all but the first of a
+    kind the work: on a cloud of identical compute nodes, a dict lookup.
+    """
     roots = model.snapshot.roots
     smallest = smallest_amounts(request)
     found: list[str] = []
-    excluded: list[Exclusion] = []
+    excluded: Counter = Counter()
     position = scan.position
     while position < len(roots) and (wanted is None or len(found) < wanted):
         root = roots[position]
         position += 1
-        problem = root_problem(model, root, request, smallest)
-        if problem is None:
+        key = model.root_key(root.uuid)
+        if key in verdicts:
+            reason = verdicts[key]
+        else:
+            problem = root_problem(model, root, request, smallest)
+            reason = verdicts[key] = None if problem is None else problem.reason
+        if reason is None:
             found.append(root.uuid)
         else:
-            excluded.append(problem)
+            excluded[reason] += 1
     return found, RootScan(position, position >= len(roots)), excluded
 
 
@@ -430,19 +443,20 @@ class _Replay:
             position += 1
 
     def renamed(self, names: dict[str, str], anchor: str) -> Iterator:
-        """The stream with every provider uuid replaced through ``names``."""
+        """The stream with every provider uuid replaced through ``names``
+        (sharing providers keep theirs), allocations sorted again."""
+        rename = names.get
         for item in self:
             if isinstance(item, Exclusion):
-                yield dataclasses.replace(item, provider=names.get(item.provider, item.provider))
+                yield dataclasses.replace(item, provider=rename(item.provider, item.provider))
                 continue
-            # Sharing providers keep their uuids.
-            allocations = sorted(
-                (Allocation(names.get(a.provider, a.provider), a.resource_class, a.amount)
-                 for a in item.allocations),
-                key=lambda allocation: (allocation.provider, allocation.resource_class),
-            )
+            # Allocations are tuples: sorting them sorts by provider, then class.
+            allocations = sorted([
+                Allocation(rename(provider, provider), resource_class, amount)
+                for provider, resource_class, amount in item.allocations
+            ])
             mappings = tuple(
-                (suffix, tuple(sorted(names.get(uuid, uuid) for uuid in uuids)))
+                (suffix, tuple(sorted([rename(uuid, uuid) for uuid in uuids])))
                 for suffix, uuids in item.mappings
             )
             yield Candidate(tuple(allocations), mappings, anchor)
@@ -496,12 +510,15 @@ def find_candidates(
     found: list[Candidate] = []
     seen: set[tuple] = set()
     scan = RootScan()
+    verdicts: dict[int, str | None] = {}
     while not scan.exhausted and (stop_at < 0 or len(found) < stop_at):
         missing = None if stop_at < 0 else max(min_batch, _BATCH_FACTOR * (stop_at - len(found)))
         # Cheap per-root checks first: two dict lookups per tree decide
         # which trees the per-provider stages ever look at.
-        batch, scan, excluded = eligible_roots(model, request, scan, missing)
-        outcomes.append(_outcome("eligible_roots", None, len(batch), excluded))
+        batch, scan, excluded = eligible_roots(model, request, scan, missing, verdicts)
+        outcomes.append(reference.StageOutcome(
+            StageReport("eligible_roots", None, len(batch), tuple(sorted(excluded.items()))), ()
+        ))
         if not batch:
             continue
         # The reference stages next, on this batch only: they define what

@@ -40,6 +40,8 @@ class ReadModel:
     # may share them): root uuid → tree shape, provider uuid → summary.
     shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
     serving: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     summaries: dict[str, ProviderSummary] = field(
@@ -68,9 +70,55 @@ class ReadModel:
         was deleted). Unchanged providers are shared with this model.
         """
         uuid_of = self.uuid_by_id
-        members = self.snapshot.tree_members
         replaced = {uuid_of[root_id] for root_id in changed_root_ids if root_id in uuid_of}
         replaced |= {provider.root_uuid for provider in loaded.providers}
+        model = self._with_same_trees(revision, replaced, loaded)
+        if model is None:
+            model = self._with_other_trees(revision, replaced, loaded, loaded_ids)
+        self._carry_over(model, replaced)
+        return model
+
+    def _with_same_trees(
+        self, revision: int, replaced: set[str], loaded: Snapshot
+    ) -> ReadModel | None:
+        """The common case (allocations, inventories, traits changed): every
+        replaced tree still has exactly its providers, so every position
+        stays and the big indexes are copied and patched, not rebuilt.
+        None when a tree was created, deleted or gained or lost providers."""
+        old_members, new_members = self.snapshot.tree_members, loaded.tree_members
+        if set(new_members) != replaced:
+            return None
+        for root in replaced:
+            old = old_members.get(root)
+            if old is None or [p.uuid for p in old] != [p.uuid for p in new_members[root]]:
+                return None
+        position = self.snapshot.order
+        providers = list(self.snapshot.providers)
+        by_uuid = dict(self.snapshot.by_uuid)
+        for provider in loaded.providers:
+            providers[position[provider.uuid]] = provider
+            by_uuid[provider.uuid] = provider
+        members = {**old_members, **new_members}
+        roots = list(self.snapshot.roots)
+        for root in replaced:
+            roots[self.root_positions[root]] = by_uuid[root]
+        snapshot = Snapshot(tuple(providers), {**self.snapshot.trait_rank, **loaded.trait_rank})
+        # Snapshot's indexes are cached properties, kept in the instance
+        # dict: seeding them there is what computing them would do.
+        snapshot.__dict__.update(
+            by_uuid=by_uuid, tree_members=members, roots=tuple(roots), order=position
+        )
+        free = {**self.free_by_root, **_free_by_root(loaded.providers)}
+        return self._ready(
+            revision, snapshot, free, self.provider_ids, self._sharing_after(replaced, loaded),
+            uuid_by_id=self.uuid_by_id, root_positions=self.root_positions,
+        )
+
+    def _with_other_trees(
+        self, revision: int, replaced: set[str], loaded: Snapshot, loaded_ids: Mapping[str, int]
+    ) -> ReadModel:
+        """Trees created, deleted or reshaped: providers re-sorted by id."""
+        members = self.snapshot.tree_members
         ids = dict(self.provider_ids)
         free = dict(self.free_by_root)
         for root in replaced:
@@ -82,12 +130,8 @@ class ReadModel:
         kept = [provider for provider in self.snapshot.providers if provider.root_uuid not in replaced]
         providers = sorted(kept + list(loaded.providers), key=lambda provider: ids[provider.uuid])
         snapshot = Snapshot(tuple(providers), {**self.snapshot.trait_rank, **loaded.trait_rank})
-        # Carry the unchanged part of the big indexes over instead of
-        # rebuilding them from 100,000 providers: only the replaced trees'
-        # entries change. (Snapshot's indexes are cached properties, kept in
-        # the instance dict, so seeding them there is what computing does.)
         by_uuid = dict(self.snapshot.by_uuid)
-        members = dict(self.snapshot.tree_members)
+        members = dict(members)
         for root in replaced:
             for provider in members.pop(root, ()):
                 del by_uuid[provider.uuid]
@@ -95,21 +139,39 @@ class ReadModel:
         members.update(loaded.tree_members)
         snapshot.__dict__["by_uuid"] = by_uuid
         snapshot.__dict__["tree_members"] = members
+        sharing = self._sharing_after(replaced, loaded, ids)
+        return self._ready(revision, snapshot, free, ids, sharing)
+
+    def _sharing_after(
+        self, replaced: set[str], loaded: Snapshot, ids: Mapping[str, int] | None = None
+    ) -> tuple[Provider, ...]:
+        """Sharing providers once the ``replaced`` trees are ``loaded``."""
+        ids = self.provider_ids if ids is None else ids
         sharing = [p for p in self.sharing_providers if p.root_uuid not in replaced]
         sharing += [p for p in loaded.providers if p.is_sharing]
-        sharing.sort(key=lambda provider: ids[provider.uuid])
-        model = self._ready(revision, snapshot, free, ids, tuple(sharing))
-        # What was worked out for unchanged trees still holds; shapes too,
-        # unless a sharing provider came, went or changed aggregates.
-        model.summaries.update(
-            (uuid, summary) for uuid, summary in self.summaries.items() if uuid in by_uuid
-            and by_uuid[uuid].root_uuid not in replaced
-        )
-        if _sharing_layout(model) == _sharing_layout(self):
-            model._shape_numbers.update(self._shape_numbers)
-            for mine, theirs in ((self.shapes, model.shapes), (self.serving, model.serving)):
-                theirs.update((root, value) for root, value in mine.items() if root not in replaced)
-        return model
+        return tuple(sorted(sharing, key=lambda provider: ids[provider.uuid]))
+
+    def _carry_over(self, model: ReadModel, replaced: set[str]) -> None:
+        """What was worked out for unchanged trees still holds; shapes and
+        root keys too, unless a sharing provider came, went or changed
+        aggregates (they depend on which sharing providers serve a tree)."""
+        old_members = self.snapshot.tree_members
+        model.summaries.update(self.summaries)
+        for root in replaced:
+            for provider in old_members.get(root, ()):
+                model.summaries.pop(provider.uuid, None)
+        if _sharing_layout(model) != _sharing_layout(self):
+            return
+        model._shape_numbers.update(self._shape_numbers)
+        model._root_key_numbers.update(self._root_key_numbers)
+        for mine, theirs in (
+            (self.shapes, model.shapes),
+            (self.serving, model.serving),
+            (self.root_keys, model.root_keys),
+        ):
+            theirs.update(mine)
+            for root in replaced:
+                theirs.pop(root, None)
 
     @classmethod
     def _ready(
@@ -119,17 +181,24 @@ class ReadModel:
         free: Mapping[str, Mapping[str, int]],
         provider_ids: Mapping[str, int],
         sharing_providers: tuple[Provider, ...] | None = None,
+        **carried,
     ) -> ReadModel:
         model = cls(revision, snapshot, free, provider_ids)
         if sharing_providers is not None:
             model.__dict__["sharing_providers"] = sharing_providers
+        # Indexes that did not change (the caller vouches), as they were.
+        model.__dict__.update(carried)
         # Fill the lazy indexes once, while only this thread can see the
-        # model, so that request threads only ever read them. (The full
-        # snapshot's ``order`` is not needed: ids give the same order.)
-        _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members)
-        _ = (model.sharing_providers, model.sharing_roots, model.uuid_by_id)
+        # model, so that request threads only ever read them.
+        _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members, snapshot.order)
+        _ = (model.sharing_providers, model.sharing_roots, model.uuid_by_id, model.root_positions)
         _ = (model.sharing_aggregates, model.sharing_by_aggregate)
         return model
+
+    @cached_property
+    def root_positions(self) -> dict[str, int]:
+        """Root uuid → its index in ``snapshot.roots``."""
+        return {root.uuid: index for index, root in enumerate(self.snapshot.roots)}
 
     @cached_property
     def uuid_by_id(self) -> dict[int, str]:
@@ -237,6 +306,22 @@ class ReadModel:
         with self._shape_lock:
             number = self._shape_numbers.setdefault(shape, len(self._shape_numbers))
         self.shapes[root] = number
+        return number
+
+    def root_key(self, root: str) -> int:
+        """A number for what the root filter sees of a tree: the room per
+        class, the sharing providers serving it and the root's traits. Two
+        roots with one number pass or fail every request's filter alike."""
+        number = self.root_keys.get(root)
+        if number is None:
+            key = (
+                tuple(sorted(self.free_by_root.get(root, {}).items())),
+                self.serving_sharing(root),
+                self.snapshot.by_uuid[root].traits,
+            )
+            with self._shape_lock:
+                number = self._root_key_numbers.setdefault(key, len(self._root_key_numbers))
+            self.root_keys[root] = number
         return number
 
     def summary(self, provider: Provider) -> ProviderSummary:
