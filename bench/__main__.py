@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                     service.restart(arguments.timeout)
 
         for label in services:
+            results["services"][label]["memory_after_queries"] = services[label].worker_memory()
+        for label in services:
             if "claims" in arguments.skip or f"claims:{label}" in arguments.skip:
                 results["missing"].append(f"claims on {label} (skipped: --skip)")
                 continue

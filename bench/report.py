@@ -55,6 +55,14 @@ def _mib(kib: int) -> str:
     return f"{kib / 1024:.0f}"
 
 
+def _ratio(ours: float, theirs: float, against: str) -> str:
+    """Stowage's median over upstream's, and the speed-up it means."""
+    ratio = ours / theirs
+    if ratio < 1:
+        return f"{ratio:.2g} ({1 / ratio:.0f}× faster than {against})"
+    return f"{ratio:.2f} ({ratio:.1f}× slower than {against})"
+
+
 def _best_upstream(results: dict, query: str) -> tuple[str, dict] | None:
     """The faster upstream configuration (by median) that answered the query."""
     answered = [(label, results["queries"][query][label]) for label in UPSTREAM_LABELS
@@ -133,11 +141,11 @@ def render(results: dict) -> str:
                 continue
             ratio = ""
             if label == STOWAGE and best and stowage.get("median") is not None:
-                ratio = f"{stowage['median'] / best[1]['median']:.2f} (vs {best[0]})"
+                ratio = _ratio(stowage["median"], best[1]["median"], best[0])
             elif label == STOWAGE and stowage.get("median") is not None:
                 ratio = "upstream not run" if results.get("bulk_load") else "upstream did not answer"
             elif label == STOWAGE_TUNED and latency.get("median") and tuned.get("median"):
-                ratio = f"{latency['median'] / tuned['median']:.2f} (vs upstream-tuned)"
+                ratio = _ratio(latency["median"], tuned["median"], "upstream-tuned")
             if latency["outcome"] != "ok":
                 median = p95 = latency["outcome"]
             else:
@@ -152,16 +160,21 @@ def render(results: dict) -> str:
         "",
         "### Resident memory per worker (MiB)",
         "",
-        "VmRSS of each gunicorn worker after loading, and the highest VmHWM seen "
-        "after any query. A worker restarted after a timeout starts again from zero.",
+        "VmRSS of each gunicorn worker after loading and after the queries (for "
+        "Stowage, with its read model loaded), and the highest VmHWM seen after any "
+        "query. A worker restarted after a timeout starts again from zero.",
         "",
-        "| service | after load | peak |",
-        "| --- | --- | --- |",
+        "| service | after load | after queries | peak |",
+        "| --- | --- | --- | --- |",
     ]
+
+    def rss(workers: list[dict] | None) -> str:
+        return ", ".join(_mib(worker["rss_kib"]) for worker in workers or []) or "–"
+
     for label, service in results["services"].items():
-        after = ", ".join(_mib(worker["rss_kib"]) for worker in service["memory_after_load"])
         peak = _mib(service["peak_hwm_kib"]) if service.get("peak_hwm_kib") else "–"
-        lines.append(f"| {label} | {after or '–'} | {peak} |")
+        lines.append(f"| {label} | {rss(service['memory_after_load'])} | "
+                     f"{rss(service.get('memory_after_queries'))} | {peak} |")
     lines += [
         "",
         f"### Claims ({results['claim_clients']} concurrent clients)",
