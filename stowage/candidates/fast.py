@@ -1,15 +1,18 @@
 """The fast candidate engine: the reference's rules over the read model,
 one batch of anchor roots at a time, stopping at the limit.
 
-Matching semantics are not re-implemented: each batch runs the reference's
-own stage functions (``group_choices``, ``combine``, ``summarize``) over a
-small snapshot holding only the batch's trees plus every tree with a
-sharing provider. What makes it fast is what it avoids:
+Matching semantics stay the reference's: trees that need them go through
+the reference's own stage functions (``group_choices``, ``consolidate``,
+``capacity_problem``, ...) over a small snapshot of the batch's trees plus
+every tree with a sharing provider; the shortcuts below are checked against
+the reference by property tests. What makes it fast is what it avoids:
 
 * no per-request loading: the read model already holds every provider;
-* trees that cannot anchor a candidate (root traits, or no provider with
-  room for some requested class that no sharing provider offers either)
-  are skipped with two dict lookups, before any per-provider work;
+* trees that cannot anchor a candidate (root traits, or no room for some
+  requested class in the tree or in the sharing providers serving it) are
+  skipped before any per-provider work, one verdict per kind of root;
+* a tree of one provider is checked against all groups in one pass, and
+  trees of one shape are worked out once (see "Stages 2 and 3");
 * with a limit (and no randomisation), roots are taken in batches just big
   enough for the candidates still missing, combined round robin (one
   candidate per root in turn), and generation stops at the limit.
@@ -150,10 +153,11 @@ def eligible_roots(
 # * a *lone* tree (one provider, nothing shares with it) is answered by
 #   checking that provider against every group: one candidate or none;
 # * *twin* trees (the same shape: structure, inventories, usage, traits,
-#   aggregates) are answered once: the first twin's stream is computed and
-#   the others replay it with their own provider uuids;
-# * every other tree (sharing in play, ``in_tree``) goes through the
-#   reference's group stages.
+#   aggregates, and the sharing providers serving them) are answered once:
+#   the first twin's stream is computed and the others replay it with their
+#   own provider uuids;
+# * every other tree (one holding a sharing provider, or any tree when a
+#   group names ``in_tree``) goes through the reference's group stages.
 
 
 def candidates_of_batch(
