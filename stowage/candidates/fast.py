@@ -54,7 +54,6 @@ _MIN_BATCH = 64
 # least one candidate; when some fail (unit sizes, traits, aggregates) the
 # next batch makes up the difference, so no margin is taken up front.
 _BATCH_FACTOR = 1
-_NEAREST_MISSES = 5
 
 
 @dataclass(frozen=True)
@@ -188,8 +187,8 @@ def candidates_of_batch(
             first_twin[shape] = root
         worked.append(root)
     outcomes = [
-        _outcome("lone_trees", None, len(lone), ()),
-        _outcome("twin_trees", None, len(twin_of), ()),
+        reference.stage_outcome("lone_trees", None, len(lone), ()),
+        reference.stage_outcome("twin_trees", None, len(twin_of), ()),
     ]
     snapshot = model.sub_snapshot(frozenset(worked) | model.sharing_roots)
     indexed: list[dict[str, list[reference.GroupChoice]]] = []
@@ -228,7 +227,7 @@ def candidates_of_batch(
     if strategy is GenerationStrategy.DEPTH_FIRST:
         ordered: Iterator = itertools.chain.from_iterable(streams)
     else:
-        ordered = _round_robin(streams)
+        ordered = reference.round_robin(streams)
     candidates: list[Candidate] = []
     seen: set[tuple] = set()
     exclusions: list[Exclusion] = []
@@ -244,7 +243,7 @@ def candidates_of_batch(
         candidates.append(item)
         if 0 <= max_candidates <= len(candidates):
             break
-    outcome = _outcome("combine", None, len(candidates), exclusions)
+    outcome = reference.stage_outcome("combine", None, len(candidates), exclusions)
     counts = Counter(dict(outcome.report.excluded)) + pruned
     report = StageReport("combine", None, len(candidates), tuple(sorted(counts.items())))
     outcomes.append(reference.StageOutcome(report, outcome.exclusions))
@@ -474,19 +473,6 @@ def _twin_names(model: ReadModel, original: str, twin: str) -> dict[str, str]:
     }
 
 
-def _round_robin(generators: list[Iterator]) -> Iterator:
-    """One item from each generator in turn until all are exhausted."""
-    active = list(generators)
-    while active:
-        still_active = []
-        for generator in active:
-            item = next(generator, None)
-            if item is not None:
-                yield item
-                still_active.append(generator)
-        active = still_active
-
-
 # --- The pipeline -------------------------------------------------------------------------
 
 
@@ -576,15 +562,6 @@ def _stop_at(limit: int | None, options: EngineOptions) -> int:
     return limit if bound < 0 else min(limit, bound)
 
 
-def _outcome(
-    stage: str, group: str | None, kept: int, exclusions: Sequence[Exclusion]
-) -> reference.StageOutcome:
-    counts = Counter(exclusion.reason for exclusion in exclusions)
-    return reference.StageOutcome(
-        StageReport(stage, group, kept, tuple(sorted(counts.items()))), tuple(exclusions)
-    )
-
-
 def _explain(outcomes: Sequence[reference.StageOutcome]) -> Explanation:
     """Per (stage, group) counts summed over batches, plus the capacity
     misses that came closest to fitting."""
@@ -594,17 +571,10 @@ def _explain(outcomes: Sequence[reference.StageOutcome]) -> Explanation:
         key = (outcome.report.stage, outcome.report.group)
         kept[key] = kept.get(key, 0) + outcome.report.kept
         excluded.setdefault(key, Counter()).update(dict(outcome.report.excluded))
-    misses = [
-        exclusion
-        for outcome in outcomes
-        for exclusion in outcome.exclusions
-        if exclusion.shortfall is not None and exclusion.shortfall > 0
-    ]
-    misses.sort(key=lambda exclusion: exclusion.shortfall or 0)
     return Explanation(
         stages=tuple(
             StageReport(stage, group, count, tuple(sorted(excluded[(stage, group)].items())))
             for (stage, group), count in kept.items()
         ),
-        nearest_misses=tuple(misses[:_NEAREST_MISSES]),
+        nearest_misses=reference.nearest_misses(outcomes),
     )

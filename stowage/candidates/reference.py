@@ -79,9 +79,10 @@ class StageOutcome:
     exclusions: tuple[Exclusion, ...]
 
 
-def _outcome(
+def stage_outcome(
     stage: str, group: str | None, kept: int, exclusions: Sequence[Exclusion]
 ) -> StageOutcome:
+    """A stage's report: what it kept, and its exclusions counted by reason."""
     counts = Counter(exclusion.reason for exclusion in exclusions)
     return StageOutcome(
         StageReport(stage, group, kept, tuple(sorted(counts.items()))), tuple(exclusions)
@@ -140,7 +141,7 @@ def allowed_anchor_roots(
     """
     stage = "root_traits"
     if not (request.root_required or request.root_forbidden):
-        return None, _outcome(stage, None, len(snapshot.roots), ())
+        return None, stage_outcome(stage, None, len(snapshot.roots), ())
     allowed, exclusions = set(), []
     for root in snapshot.roots:
         missing = request.root_required - root.traits
@@ -155,7 +156,7 @@ def allowed_anchor_roots(
             )
         else:
             allowed.add(root.uuid)
-    return frozenset(allowed), _outcome(stage, None, len(allowed), exclusions)
+    return frozenset(allowed), stage_outcome(stage, None, len(allowed), exclusions)
 
 
 def _tree_root(snapshot: Snapshot, group: RequestGroup) -> str | None:
@@ -207,7 +208,7 @@ def single_provider_choices(
             choices.append(
                 GroupChoice(group.suffix, anchor, allocations, frozenset([provider.uuid]))
             )
-    return choices, _outcome(stage, group.suffix, len(choices), exclusions)
+    return choices, stage_outcome(stage, group.suffix, len(choices), exclusions)
 
 
 def _single_provider_problem(
@@ -275,7 +276,7 @@ def spread_options(
                     continue
                 options[anchor][resource_class].append(provider.uuid)
                 kept += 1
-    return options, _outcome(stage, group.suffix, kept, exclusions)
+    return options, stage_outcome(stage, group.suffix, kept, exclusions)
 
 
 def _anchor_problem(
@@ -337,7 +338,7 @@ def spread_choices(
                 for provider, (resource_class, amount) in zip(picked, group.resources)
             )
             choices.append(GroupChoice(group.suffix, anchor, allocations, frozenset(picked)))
-    return choices, [options_outcome, _outcome(stage, group.suffix, len(choices), exclusions)]
+    return choices, [options_outcome, stage_outcome(stage, group.suffix, len(choices), exclusions)]
 
 
 def group_choices(
@@ -447,7 +448,13 @@ def _combinations(
     generators = [per_anchor(anchor) for anchor in anchors]
     if strategy is GenerationStrategy.DEPTH_FIRST:
         yield from itertools.chain.from_iterable(generators)
-        return
+    else:
+        yield from round_robin(generators)
+
+
+def round_robin(generators: Sequence[Iterator]) -> Iterator:
+    """One item from each generator in turn until all are exhausted (items
+    must not be None)."""
     active = list(generators)
     while active:
         still_active = []
@@ -498,7 +505,7 @@ def combine(
         candidates.append(candidate)
         if 0 <= options.max_candidates <= len(candidates):
             break
-    return candidates, _outcome(stage, None, len(candidates), exclusions)
+    return candidates, stage_outcome(stage, None, len(candidates), exclusions)
 
 
 # --- Stage 5: summaries and limit -------------------------------------------------------
@@ -597,6 +604,14 @@ def find_candidates(
 
 def _explain(outcomes: Sequence[StageOutcome]) -> Explanation:
     """Stage counts, and the capacity misses that came closest to fitting."""
+    return Explanation(
+        stages=tuple(outcome.report for outcome in outcomes),
+        nearest_misses=nearest_misses(outcomes),
+    )
+
+
+def nearest_misses(outcomes: Sequence[StageOutcome]) -> tuple[Exclusion, ...]:
+    """The capacity exclusions that came closest to fitting, closest first."""
     misses = [
         exclusion
         for outcome in outcomes
@@ -604,7 +619,4 @@ def _explain(outcomes: Sequence[StageOutcome]) -> Explanation:
         if exclusion.shortfall is not None and exclusion.shortfall > 0
     ]
     misses.sort(key=lambda exclusion: exclusion.shortfall or 0)
-    return Explanation(
-        stages=tuple(outcome.report for outcome in outcomes),
-        nearest_misses=tuple(misses[:_NEAREST_MISSES]),
-    )
+    return tuple(misses[:_NEAREST_MISSES])
