@@ -23,7 +23,6 @@ reference's candidates of size ``min(limit, total)``.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -165,9 +164,13 @@ def candidates_of_batch(
     batch: Sequence[str],
     max_candidates: int,
     strategy: GenerationStrategy,
+    seen: set[tuple],
 ) -> tuple[list[Candidate], list[reference.StageOutcome]]:
     """Candidates anchored at the ``batch`` roots, at most ``max_candidates``
-    (-1: all), in the reference's order (depth first) or round robin."""
+    (-1: all), in the reference's order (depth first) or round robin;
+    ``seen`` holds the identities of the candidates that could repeat
+    (those wholly from sharing providers) found so far, and gains this
+    batch's."""
     by_uuid = model.snapshot.by_uuid
     tree_roots = [_tree_root(model, group) for group in request.groups]
     twins_allowed = all(group.in_tree is None for group in request.groups)
@@ -204,7 +207,10 @@ def candidates_of_batch(
 
     def replay_of(original: str) -> _Replay:
         if original not in replays:
-            replays[original] = _Replay(anchor_stream(snapshot, request, indexed, original, pruned))
+            replays[original] = _Replay(
+                anchor_stream(snapshot, request, indexed, original, pruned),
+                model.snapshot.tree_members[original],
+            )
         return replays[original]
 
     lone_roots, twinned = set(lone), set(twin_of.values())
@@ -219,7 +225,7 @@ def candidates_of_batch(
                 streams.append(iter((candidate,)))
         elif root in twin_of:
             original = twin_of[root]
-            streams.append(replay_of(original).renamed(_twin_names(model, original, root), root))
+            streams.append(replay_of(original).renamed(_tree_uuids(model, root), root))
         elif root in twinned:
             streams.append(iter(replay_of(root)))
         else:
@@ -229,17 +235,23 @@ def candidates_of_batch(
     else:
         ordered = reference.round_robin(streams)
     candidates: list[Candidate] = []
-    seen: set[tuple] = set()
     exclusions: list[Exclusion] = []
+    sharing = model.sharing_root_of
     for item in ordered:
         if isinstance(item, Exclusion):
             exclusions.append(item)
             continue
-        # Only candidates taken wholly from a sharing provider can repeat
-        # (under another anchor); keep the first.
-        if item.identity in seen:
-            continue
-        seen.add(item.identity)
+        # A candidate taking from its anchor's own tree is found under that
+        # anchor only. One taken wholly from sharing providers can repeat
+        # under another anchor (in this batch or an earlier one): keep the
+        # first.
+        for provider, _, _ in item.allocations:
+            if provider not in sharing:
+                break
+        else:
+            if item.identity in seen:
+                continue
+            seen.add(item.identity)
         candidates.append(item)
         if 0 <= max_candidates <= len(candidates):
             break
@@ -290,28 +302,32 @@ class LoneCheck:
         if self.isolation_fails or (self.tree_roots and self.tree_roots != {uuid}):
             return None
         traits, aggregates = provider.traits, provider.aggregates
-        if any(any_of.isdisjoint(traits) for any_of in self.required):
-            return None
-        if any(any_of.isdisjoint(aggregates) for any_of in self.member_of):
-            return None
+        for any_of in self.required:
+            if any_of.isdisjoint(traits):
+                return None
+        for any_of in self.member_of:
+            if any_of.isdisjoint(aggregates):
+                return None
         if not (self.forbidden.isdisjoint(traits)
                 and self.forbidden_aggregates.isdisjoint(aggregates)):
             return None
         inventories = provider.inventories
-        allocations = []
         for resource_class, amounts, total in self.classes:
             inventory = inventories.get(resource_class)
             if inventory is None:
                 return None
             # Each group's amount must be a valid unit; the sum must fit.
+            step = inventory.step_size
             for amount in amounts:
-                if amount < inventory.min_unit or amount % inventory.step_size:
+                if amount < inventory.min_unit or (step != 1 and amount % step):
                     return None
-            if total > inventory.max_unit or not inventory.has_room(total):
+            if total > inventory.max_unit or inventory.used + total > inventory.capacity:
                 return None
-            allocations.append(Allocation(uuid, resource_class, total))
         return Candidate(
-            tuple(allocations), tuple((suffix, (uuid,)) for suffix in self.suffixes), uuid
+            tuple([Allocation(uuid, resource_class, total)
+                   for resource_class, _, total in self.classes]),
+            tuple([(suffix, (uuid,)) for suffix in self.suffixes]),
+            uuid,
         )
 
 
@@ -426,10 +442,13 @@ class _Replay:
     """A stream computed once and read by several twin trees, each as far as
     it needs: items are pulled from the source only when first asked for."""
 
-    def __init__(self, source: Iterator) -> None:
+    def __init__(self, source: Iterator, members: Sequence[Provider]) -> None:
         self._source = source
         self._items: list = []
+        self._templates: list = []
         self._done = False
+        # Where each of the original tree's providers sits in the tree.
+        self._position = {provider.uuid: index for index, provider in enumerate(members)}
 
     def __iter__(self) -> Iterator:
         position = 0
@@ -442,35 +461,64 @@ class _Replay:
                     self._done = True
                     return
                 self._items.append(item)
+                self._templates.append(self._template(item))
             yield self._items[position]
             position += 1
 
-    def renamed(self, names: dict[str, str], anchor: str) -> Iterator:
-        """The stream with every provider uuid replaced through ``names``
-        (sharing providers keep theirs), allocations sorted again."""
-        rename = names.get
-        for item in self:
+    def _template(self, item: Candidate | Exclusion) -> tuple:
+        """The item with each of the tree's uuids replaced by its position in
+        the tree (-1: a sharing provider, kept as it is), worked out once for
+        every twin that replays it."""
+        at = self._position.get
+        if isinstance(item, Exclusion):
+            return (at(item.provider, -1),)
+        allocations = tuple(
+            (at(provider, -1), provider, resource_class, amount)
+            for provider, resource_class, amount in item.allocations
+        )
+        mappings = tuple(
+            (suffix, tuple((at(uuid, -1), uuid) for uuid in uuids))
+            for suffix, uuids in item.mappings
+        )
+        return allocations, mappings
+
+    def renamed(self, names: Sequence[str], anchor: str) -> Iterator:
+        """The stream with the tree's provider uuids replaced by ``names``
+        (the twin's uuids, by position; sharing providers keep theirs),
+        allocations and mapped uuids sorted again."""
+        templates = self._templates
+        for index, item in enumerate(self):
+            template = templates[index]
             if isinstance(item, Exclusion):
-                yield dataclasses.replace(item, provider=rename(item.provider, item.provider))
+                # Past its reason an exclusion is read only as a near miss
+                # (nearest_misses): only those need the twin's own uuid.
+                at = template[0]
+                if at < 0 or (item.shortfall or 0) <= 0:
+                    yield item
+                    continue
+                yield Exclusion(
+                    item.stage, item.reason, item.group, names[at],
+                    item.resource_class, item.requested, item.used, item.capacity, item.trait,
+                )
                 continue
+            allocation_template, mapping_template = template
             # Allocations are tuples: sorting them sorts by provider, then class.
             allocations = sorted([
-                Allocation(rename(provider, provider), resource_class, amount)
-                for provider, resource_class, amount in item.allocations
+                Allocation(uuid if at < 0 else names[at], resource_class, amount)
+                for at, uuid, resource_class, amount in allocation_template
             ])
             mappings = tuple(
-                (suffix, tuple(sorted([rename(uuid, uuid) for uuid in uuids])))
-                for suffix, uuids in item.mappings
+                (suffix, (uuids[0][1] if uuids[0][0] < 0 else names[uuids[0][0]],))
+                if len(uuids) == 1
+                else (suffix, tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids])))
+                for suffix, uuids in mapping_template
             )
             yield Candidate(tuple(allocations), mappings, anchor)
 
 
-def _twin_names(model: ReadModel, original: str, twin: str) -> dict[str, str]:
-    """Provider uuids of ``original``'s tree → those of ``twin``'s, by position."""
-    members = model.snapshot.tree_members
-    return {
-        mine.uuid: theirs.uuid for mine, theirs in zip(members[original], members[twin])
-    }
+def _tree_uuids(model: ReadModel, root: str) -> list[str]:
+    """The uuids of ``root``'s tree, in the order twins are matched by."""
+    return [provider.uuid for provider in model.snapshot.tree_members[root]]
 
 
 # --- The pipeline -------------------------------------------------------------------------
@@ -514,14 +562,11 @@ def find_candidates(
         # The reference stages next, on this batch only: they define what
         # a candidate is, so the two engines cannot drift apart.
         remaining = -1 if stop_at < 0 else stop_at - len(found)
-        candidates, batch_outcomes = candidates_of_batch(model, request, batch, remaining, strategy)
+        candidates, batch_outcomes = candidates_of_batch(
+            model, request, batch, remaining, strategy, seen
+        )
         outcomes.extend(batch_outcomes)
-        # Across batches only a candidate taken wholly from a sharing
-        # provider can repeat (under another anchor); keep the first.
-        for candidate in candidates:
-            if candidate.identity not in seen:
-                seen.add(candidate.identity)
-                found.append(candidate)
+        found.extend(candidates)
     # Summaries from the trees the candidates use, then the limit (or the
     # shuffle), exactly as the reference does them.
     summaries = summarize(model, found, request.nested_aware)
@@ -540,18 +585,18 @@ def summarize(
     use them (``provider_summaries`` is a JSON object: order is not part of
     the answer)."""
     by_uuid = model.snapshot.by_uuid
+    if nested_aware:
+        # A candidate takes from its anchor's tree and sharing providers.
+        sharing_root = model.sharing_root_of.get
+        roots: dict[str, None] = {}
+        for candidate in candidates:
+            for provider, _, _ in candidate.allocations:
+                roots.setdefault(sharing_root(provider, candidate.anchor))
+        return list(itertools.chain.from_iterable(map(model.summaries_of_tree, roots)))
     used = dict.fromkeys(
         allocation.provider for candidate in candidates for allocation in candidate.allocations
     )
-    if nested_aware:
-        members = model.snapshot.tree_members
-        roots = dict.fromkeys(by_uuid[uuid].root_uuid for uuid in used)
-        listed: Iterable[Provider] = (
-            provider for root in roots for provider in members[root]
-        )
-    else:
-        listed = (by_uuid[uuid] for uuid in used)
-    return [model.summary(provider) for provider in listed]
+    return [model.summary(by_uuid[uuid]) for uuid in used]
 
 
 def _stop_at(limit: int | None, options: EngineOptions) -> int:

@@ -47,6 +47,10 @@ class ReadModel:
     summaries: dict[str, ProviderSummary] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Root uuid → the summaries of its whole tree, in the tree's order.
+    tree_summaries: dict[str, tuple[ProviderSummary, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -157,7 +161,9 @@ class ReadModel:
         aggregates (they depend on which sharing providers serve a tree)."""
         old_members = self.snapshot.tree_members
         model.summaries.update(self.summaries)
+        model.tree_summaries.update(self.tree_summaries)
         for root in replaced:
+            model.tree_summaries.pop(root, None)
             for provider in old_members.get(root, ()):
                 model.summaries.pop(provider.uuid, None)
         if _sharing_layout(model) != _sharing_layout(self):
@@ -192,7 +198,7 @@ class ReadModel:
         # model, so that request threads only ever read them.
         _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members, snapshot.order)
         _ = (model.sharing_providers, model.sharing_roots, model.uuid_by_id, model.root_positions)
-        _ = (model.sharing_aggregates, model.sharing_by_aggregate)
+        _ = (model.sharing_aggregates, model.sharing_by_aggregate, model.sharing_root_of)
         return model
 
     @cached_property
@@ -212,6 +218,11 @@ class ReadModel:
     def sharing_roots(self) -> frozenset[str]:
         """Roots of the trees holding a sharing provider."""
         return frozenset(provider.root_uuid for provider in self.sharing_providers)
+
+    @cached_property
+    def sharing_root_of(self) -> dict[str, str]:
+        """Sharing provider uuid → its root's uuid."""
+        return {provider.uuid: provider.root_uuid for provider in self.sharing_providers}
 
     @cached_property
     def sharing_aggregates(self) -> frozenset[str]:
@@ -330,6 +341,15 @@ class ReadModel:
         if found is None:
             found = provider_summary(self.snapshot, provider)
             self.summaries[provider.uuid] = found
+        return found
+
+    def summaries_of_tree(self, root: str) -> tuple[ProviderSummary, ...]:
+        """Every provider of ``root``'s tree as ``provider_summaries`` lists
+        them, worked out once."""
+        found = self.tree_summaries.get(root)
+        if found is None:
+            found = tuple(self.summary(provider) for provider in self.snapshot.tree_members[root])
+            self.tree_summaries[root] = found
         return found
 
     def providers_of_trees(self, roots: set[str] | frozenset[str]) -> tuple[Provider, ...]:

@@ -20,8 +20,7 @@ class Allocation(NamedTuple):
     amount: int
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One way to satisfy every request group at once.
 
     ``allocations`` is consolidated (one entry per provider and class) and
@@ -29,6 +28,10 @@ class Candidate:
     satisfied it (a resourceless group maps to a provider it takes nothing
     from). ``anchor`` is the root provider whose tree the candidate is built
     around; it is not part of the output and not of the identity.
+
+    A named tuple, like ``Allocation``: a big answer makes tens of
+    thousands of them, and a tuple is made in half the time of a frozen
+    dataclass.
     """
 
     allocations: tuple[Allocation, ...]

@@ -26,9 +26,10 @@ class Inventory:
     allocation_ratio: float = 1.0
     used: int = 0
 
-    @property
+    @cached_property
     def capacity(self) -> int:
-        """``(total - reserved) * allocation_ratio``, truncated as upstream."""
+        """``(total - reserved) * allocation_ratio``, truncated as upstream;
+        worked out once, as every capacity check reads it."""
         return int((self.total - self.reserved) * self.allocation_ratio)
 
     def unit_problem(self, amount: int) -> str | None:

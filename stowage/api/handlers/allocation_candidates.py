@@ -105,22 +105,26 @@ def serialize_candidate(candidate: Candidate, version: Version) -> dict:
         {"allocations": [{"resource_provider": {"uuid": <uuid>},
                           "resources": {<class>: <amount>}}]}
     """
-    by_provider: dict[str, dict[str, int]] = {}
-    for provider, resource_class, amount in candidate.allocations:
-        resources = by_provider.get(provider)
-        if resources is None:
-            resources = by_provider[provider] = {}
-        resources[resource_class] = amount
     if version < v.ALLOCATIONS_DICT:
+        by_provider: dict[str, dict[str, int]] = {}
+        for provider, resource_class, amount in candidate.allocations:
+            by_provider.setdefault(provider, {})[resource_class] = amount
         return {
             "allocations": [
                 {"resource_provider": {"uuid": uuid}, "resources": resources}
                 for uuid, resources in by_provider.items()
             ]
         }
-    body: dict = {
-        "allocations": {uuid: {"resources": resources} for uuid, resources in by_provider.items()}
-    }
-    if version >= v.MAPPINGS:
-        body["mappings"] = {suffix: list(uuids) for suffix, uuids in candidate.mappings}
-    return body
+    # One pass: this runs once per candidate, tens of thousands of times
+    # for a big answer.
+    allocations: dict[str, dict] = {}
+    for provider, resource_class, amount in candidate.allocations:
+        entry = allocations.get(provider)
+        if entry is None:
+            allocations[provider] = {"resources": {resource_class: amount}}
+        else:
+            entry["resources"][resource_class] = amount
+    if version < v.MAPPINGS:
+        return {"allocations": allocations}
+    # The mapped uuids are tuples, which the JSON encoder writes as lists.
+    return {"allocations": allocations, "mappings": dict(candidate.mappings)}
