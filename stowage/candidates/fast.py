@@ -47,6 +47,11 @@ from stowage.candidates.results import (
 )
 from stowage.candidates.snapshot import Provider, Snapshot
 
+# Named tuples made from a tuple of their fields without the keyword-aware
+# constructor: less than half the cost, for the tens of thousands of
+# candidates and allocations of a big answer.
+_new_tuple = tuple.__new__
+
 # The smallest batch of roots worth a pass through the per-group stages.
 _MIN_BATCH = 64
 # Roots fetched per missing candidate. An eligible root usually yields at
@@ -215,25 +220,24 @@ def candidates_of_batch(
 
     lone_roots, twinned = set(lone), set(twin_of.values())
     check = LoneCheck(request, tree_roots)
-    streams: list[Iterator] = []
-    for root in batch:
+
+    def stream(root: str) -> Iterable[Candidate | Exclusion]:
         if root in lone_roots:
             candidate = check.candidate(by_uuid[root])
             if candidate is None:  # the slow way, for the reason
-                streams.append(iter(lone_stream(by_uuid[root], request, tree_roots)))
-            else:
-                streams.append(iter((candidate,)))
-        elif root in twin_of:
-            original = twin_of[root]
-            streams.append(replay_of(original).renamed(_tree_uuids(model, root), root))
-        elif root in twinned:
-            streams.append(iter(replay_of(root)))
-        else:
-            streams.append(anchor_stream(snapshot, request, indexed, root, pruned))
+                return lone_stream(by_uuid[root], request, tree_roots)
+            return (candidate,)
+        if root in twin_of:
+            return replay_of(twin_of[root]).renamed(_tree_uuids(model, root), root)
+        if root in twinned:
+            return replay_of(root)
+        return anchor_stream(snapshot, request, indexed, root, pruned)
+
     if strategy is GenerationStrategy.DEPTH_FIRST:
-        ordered: Iterator = itertools.chain.from_iterable(streams)
+        # Lazily: with a limit, the roots after it is reached are never looked at.
+        ordered: Iterator = itertools.chain.from_iterable(map(stream, batch))
     else:
-        ordered = reference.round_robin(streams)
+        ordered = reference.round_robin([iter(stream(root)) for root in batch])
     candidates: list[Candidate] = []
     exclusions: list[Exclusion] = []
     sharing = model.sharing_root_of
@@ -323,12 +327,12 @@ class LoneCheck:
                     return None
             if total > inventory.max_unit or inventory.used + total > inventory.capacity:
                 return None
-        return Candidate(
-            tuple([Allocation(uuid, resource_class, total)
+        return _new_tuple(Candidate, (
+            tuple([_new_tuple(Allocation, (uuid, resource_class, total))
                    for resource_class, _, total in self.classes]),
             tuple([(suffix, (uuid,)) for suffix in self.suffixes]),
             uuid,
-        )
+        ))
 
 
 def lone_stream(
@@ -451,19 +455,23 @@ class _Replay:
         self._position = {provider.uuid: index for index, provider in enumerate(members)}
 
     def __iter__(self) -> Iterator:
+        items = self._items
         position = 0
-        while True:
-            if position == len(self._items):
-                if self._done:
-                    return
-                item = next(self._source, None)
-                if item is None:
-                    self._done = True
-                    return
-                self._items.append(item)
-                self._templates.append(self._template(item))
-            yield self._items[position]
+        while position < len(items) or self._pull():
+            yield items[position]
             position += 1
+
+    def _pull(self) -> bool:
+        """Take one more item from the source; False once it is exhausted."""
+        if self._done:
+            return False
+        item = next(self._source, None)
+        if item is None:
+            self._done = True
+            return False
+        self._items.append(item)
+        self._templates.append(self._template(item))
+        return True
 
     def _template(self, item: Candidate | Exclusion) -> tuple:
         """The item with each of the tree's uuids replaced by its position in
@@ -486,9 +494,11 @@ class _Replay:
         """The stream with the tree's provider uuids replaced by ``names``
         (the twin's uuids, by position; sharing providers keep theirs),
         allocations and mapped uuids sorted again."""
-        templates = self._templates
-        for index, item in enumerate(self):
-            template = templates[index]
+        items, templates = self._items, self._templates
+        position = 0
+        while position < len(items) or self._pull():
+            item, template = items[position], templates[position]
+            position += 1
             if isinstance(item, Exclusion):
                 # Past its reason an exclusion is read only as a near miss
                 # (nearest_misses): only those need the twin's own uuid.
@@ -504,16 +514,16 @@ class _Replay:
             allocation_template, mapping_template = template
             # Allocations are tuples: sorting them sorts by provider, then class.
             allocations = sorted([
-                Allocation(uuid if at < 0 else names[at], resource_class, amount)
+                _new_tuple(Allocation, (uuid if at < 0 else names[at], resource_class, amount))
                 for at, uuid, resource_class, amount in allocation_template
             ])
-            mappings = tuple(
+            mappings = tuple([
                 (suffix, (uuids[0][1] if uuids[0][0] < 0 else names[uuids[0][0]],))
                 if len(uuids) == 1
                 else (suffix, tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids])))
                 for suffix, uuids in mapping_template
-            )
-            yield Candidate(tuple(allocations), mappings, anchor)
+            ])
+            yield _new_tuple(Candidate, (tuple(allocations), mappings, anchor))
 
 
 def _tree_uuids(model: ReadModel, root: str) -> list[str]:

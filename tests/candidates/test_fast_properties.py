@@ -138,8 +138,9 @@ def test_identical_hosts_are_worked_out_once():
         for provider in (
             Provider(f"h{host}", f"h{host}", inventories={"VCPU": Inventory("VCPU", 8)}),
             *(
-                # Named to sort before their host, unlike their classes.
-                Provider(f"gpu{gpu}-of-h{host}", f"h{host}", f"h{host}",
+                # Named to sort before their host on even hosts and after it
+                # on odd ones: the twins' allocations must be sorted again.
+                Provider(f"{'az'[host % 2]}gpu{gpu}-of-h{host}", f"h{host}", f"h{host}",
                          inventories={"VGPU": Inventory("VGPU", 1)})
                 for gpu in range(4)
             ),
@@ -151,8 +152,10 @@ def test_identical_hosts_are_worked_out_once():
     )
     result = fast.find_candidates(model_of(snapshot), request)
     assert len(result.candidates) == 50 * 4
+    assert result.candidates[0].allocations == (
+        Allocation("agpu0-of-h0", "VGPU", 1), Allocation("h0", "VCPU", 1))
     assert result.candidates[4].allocations == (
-        Allocation("gpu0-of-h1", "VGPU", 1), Allocation("h1", "VCPU", 1))
+        Allocation("h1", "VCPU", 1), Allocation("zgpu0-of-h1", "VGPU", 1))
     twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
     assert twins.kept == 49
     # The group stages looked at one host's five providers, not 250.

@@ -57,14 +57,16 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     # From 1.27 a summary's body depends only on the summary and the format,
     # so the body made for one answer serves the next ones too.
     form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
-    summaries = {}
-    for summary in result.summaries:
-        body = summary.rendered.get(form) if every_class else None
-        if body is None:
-            body = serialize_summary(summary, version, None if every_class else requested)
-            if every_class:
-                summary.rendered[form] = body
-        summaries[summary.uuid] = body
+    if every_class:
+        for summary in result.summaries:
+            if form not in summary.rendered:
+                summary.rendered[form] = serialize_summary(summary, version, None)
+        summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
+    else:
+        summaries = {
+            summary.uuid: serialize_summary(summary, version, requested)
+            for summary in result.summaries
+        }
     return {
         "allocation_requests": [
             serialize_candidate(candidate, version) for candidate in result.candidates
