@@ -60,6 +60,10 @@ _MIN_BATCH = 64
 _BATCH_FACTOR = 1
 
 
+# A verdict not reached yet (None is a verdict: no problem).
+_UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class RootScan:
     """Where ``eligible_roots`` stopped, so the next batch resumes there."""
@@ -130,22 +134,27 @@ def eligible_roots(
     roots = model.snapshot.roots
     smallest = smallest_amounts(request)
     found: list[str] = []
-    excluded: Counter = Counter()
+    excluded: dict[str, int] = {}
+    known_key = model.root_keys.get
     position = scan.position
-    while position < len(roots) and (wanted is None or len(found) < wanted):
-        root = roots[position]
+    # One pass of plain dict lookups per root: this loop sees every root of
+    # the cloud on an unlimited request.
+    for root in itertools.islice(roots, scan.position, None):
         position += 1
-        key = model.root_key(root.uuid)
-        if key in verdicts:
-            reason = verdicts[key]
-        else:
+        key = known_key(root.uuid)
+        if key is None:
+            key = model.root_key(root.uuid)
+        reason = verdicts.get(key, _UNKNOWN)
+        if reason is _UNKNOWN:
             problem = root_problem(model, root, request, smallest)
             reason = verdicts[key] = None if problem is None else problem.reason
         if reason is None:
             found.append(root.uuid)
+            if len(found) == wanted:
+                break
         else:
-            excluded[reason] += 1
-    return found, RootScan(position, position >= len(roots)), excluded
+            excluded[reason] = excluded.get(reason, 0) + 1
+    return found, RootScan(position, position >= len(roots)), Counter(excluded)
 
 
 # --- Stages 2 and 3: one batch, tree by tree ----------------------------------------------
