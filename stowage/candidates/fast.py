@@ -207,7 +207,12 @@ def candidates_of_batch(
         reference.stage_outcome("lone_trees", None, len(lone), ()),
         reference.stage_outcome("twin_trees", None, len(twin_of), ()),
     ]
-    snapshot = model.sub_snapshot(frozenset(worked) | model.sharing_roots)
+    # The worked trees and the trees of the sharing providers serving them:
+    # on a cloud of many storage pools, not every pool.
+    sharing_root = model.sharing_root_of
+    snapshot = model.sub_snapshot(frozenset(worked).union(
+        sharing_root[uuid] for root in worked for uuid in model.serving_sharing(root)
+    ))
     indexed: list[dict[str, list[reference.GroupChoice]]] = []
     for group in request.groups if worked else ():
         choices, group_outcomes = reference.group_choices(snapshot, group, frozenset(worked))
@@ -621,6 +626,8 @@ def summarize(
 def _stop_at(limit: int | None, options: EngineOptions) -> int:
     """How many distinct candidates to generate; -1 for all."""
     bound = options.max_candidates
+    # Upstream checks its cap after keeping a candidate, so 0 keeps one.
+    bound = 1 if bound == 0 else bound
     if limit is None or options.randomize:
         return bound
     return limit if bound < 0 else min(limit, bound)

@@ -197,7 +197,7 @@ class ReadModel:
         # Fill the lazy indexes once, while only this thread can see the
         # model, so that request threads only ever read them.
         _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members, snapshot.order)
-        _ = (model.sharing_providers, model.sharing_roots, model.uuid_by_id, model.root_positions)
+        _ = (model.sharing_providers, model.uuid_by_id, model.root_positions)
         _ = (model.sharing_aggregates, model.sharing_by_aggregate, model.sharing_root_of)
         return model
 
@@ -213,11 +213,6 @@ class ReadModel:
     @cached_property
     def sharing_providers(self) -> tuple[Provider, ...]:
         return tuple(provider for provider in self.snapshot.providers if provider.is_sharing)
-
-    @cached_property
-    def sharing_roots(self) -> frozenset[str]:
-        """Roots of the trees holding a sharing provider."""
-        return frozenset(provider.root_uuid for provider in self.sharing_providers)
 
     @cached_property
     def sharing_root_of(self) -> dict[str, str]:
