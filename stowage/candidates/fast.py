@@ -165,9 +165,11 @@ def eligible_roots(
 # * a *lone* tree (one provider, nothing shares with it) is answered by
 #   checking that provider against every group: one candidate or none;
 # * *twin* trees (the same shape: structure, inventories, usage, traits,
-#   aggregates, and the sharing providers serving them) are answered once:
-#   the first twin's stream is computed and the others replay it with their
-#   own provider uuids;
+#   aggregates, and the sharing providers serving them; when no group
+#   filters on aggregates, aggregates are left out and sharing providers
+#   need only be in the same state) are answered once: the first twin's
+#   stream is computed and the others replay it with their own provider
+#   uuids (and their own sharing providers');
 # * every other tree (one holding a sharing provider, or any tree when a
 #   group names ``in_tree``) goes through the reference's group stages.
 
@@ -188,15 +190,16 @@ def candidates_of_batch(
     by_uuid = model.snapshot.by_uuid
     tree_roots = [_tree_root(model, group) for group in request.groups]
     twins_allowed = all(group.in_tree is None for group in request.groups)
+    with_aggregates = any(group.member_of or group.forbidden_aggregates for group in request.groups)
     lone: list[str] = []
-    first_twin: dict[int, str] = {}
+    first_twin: dict[tuple, str] = {}
     twin_of: dict[str, str] = {}
     worked: list[str] = []
     for root in batch:
         if model.is_lone(root):
             lone.append(root)
             continue
-        shape = model.tree_shape(root) if twins_allowed else None
+        shape = model.twin_key(root, with_aggregates) if twins_allowed else None
         if shape is not None and shape in first_twin:
             twin_of[root] = first_twin[shape]
             continue
@@ -228,7 +231,7 @@ def candidates_of_batch(
         if original not in replays:
             replays[original] = _Replay(
                 anchor_stream(snapshot, request, indexed, original, pruned),
-                model.snapshot.tree_members[original],
+                model.twin_names(original),
             )
         return replays[original]
 
@@ -242,7 +245,7 @@ def candidates_of_batch(
                 return lone_stream(by_uuid[root], request, tree_roots)
             return (candidate,)
         if root in twin_of:
-            return replay_of(twin_of[root]).renamed(_tree_uuids(model, root), root)
+            return replay_of(twin_of[root]).renamed(model.twin_names(root), root)
         if root in twinned:
             return replay_of(root)
         return anchor_stream(snapshot, request, indexed, root, pruned)
@@ -460,13 +463,14 @@ class _Replay:
     """A stream computed once and read by several twin trees, each as far as
     it needs: items are pulled from the source only when first asked for."""
 
-    def __init__(self, source: Iterator, members: Sequence[Provider]) -> None:
+    def __init__(self, source: Iterator, names: Sequence[str]) -> None:
         self._source = source
         self._items: list = []
         self._templates: list = []
         self._done = False
-        # Where each of the original tree's providers sits in the tree.
-        self._position = {provider.uuid: index for index, provider in enumerate(members)}
+        # Where each provider the original's candidates may use sits in
+        # ``ReadModel.twin_names``.
+        self._position = {uuid: index for index, uuid in enumerate(names)}
 
     def __iter__(self) -> Iterator:
         items = self._items
@@ -488,9 +492,9 @@ class _Replay:
         return True
 
     def _template(self, item: Candidate | Exclusion) -> tuple:
-        """The item with each of the tree's uuids replaced by its position in
-        the tree (-1: a sharing provider, kept as it is), worked out once for
-        every twin that replays it."""
+        """The item with each uuid replaced by its position in the original's
+        ``twin_names`` (-1: none, the uuid stays), worked out once for every
+        twin that replays it."""
         at = self._position.get
         if isinstance(item, Exclusion):
             return (at(item.provider, -1),)
@@ -505,9 +509,9 @@ class _Replay:
         return allocations, mappings
 
     def renamed(self, names: Sequence[str], anchor: str) -> Iterator:
-        """The stream with the tree's provider uuids replaced by ``names``
-        (the twin's uuids, by position; sharing providers keep theirs),
-        allocations and mapped uuids sorted again."""
+        """The stream with the original's uuids replaced by ``names`` (the
+        twin's ``twin_names``, by position), allocations and mapped uuids
+        sorted again."""
         items, templates = self._items, self._templates
         position = 0
         while position < len(items) or self._pull():
@@ -538,11 +542,6 @@ class _Replay:
                 for suffix, uuids in mapping_template
             ])
             yield _new_tuple(Candidate, (tuple(allocations), mappings, anchor))
-
-
-def _tree_uuids(model: ReadModel, root: str) -> list[str]:
-    """The uuids of ``root``'s tree, in the order twins are matched by."""
-    return [provider.uuid for provider in model.snapshot.tree_members[root]]
 
 
 # --- The pipeline -------------------------------------------------------------------------

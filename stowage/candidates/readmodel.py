@@ -39,6 +39,9 @@ class ReadModel:
     # Filled as requests ask (a dict item assignment is atomic, so threads
     # may share them): root uuid → tree shape, provider uuid → summary.
     shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
+    loose_shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
+    # Sharing provider uuid → a number for what a twin key needs of it.
+    pool_states: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     serving: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
@@ -166,12 +169,21 @@ class ReadModel:
             model.tree_summaries.pop(root, None)
             for provider in old_members.get(root, ()):
                 model.summaries.pop(provider.uuid, None)
-        if _sharing_layout(model) != _sharing_layout(self):
+        # Every state a tree was ever in keeps its number: start afresh once
+        # the numbers outgrow the trees, so old states do not pile up.
+        if len(self._shape_numbers) + len(self._root_key_numbers) > 8 * len(self.snapshot.roots) + 1000:
             return
         model._shape_numbers.update(self._shape_numbers)
+        model.pool_states.update(self.pool_states)
+        for root in replaced:
+            for provider in old_members.get(root, ()):
+                model.pool_states.pop(provider.uuid, None)
+        if _sharing_layout(model) != _sharing_layout(self):
+            return
         model._root_key_numbers.update(self._root_key_numbers)
         for mine, theirs in (
             (self.shapes, model.shapes),
+            (self.loose_shapes, model.loose_shapes),
             (self.serving, model.serving),
             (self.root_keys, model.root_keys),
         ):
@@ -237,7 +249,8 @@ class ReadModel:
 
     def serving_sharing(self, root: str) -> tuple[str, ...]:
         """Uuids of the sharing providers serving the tree (sharing an
-        aggregate with one of its providers), worked out once per tree."""
+        aggregate with one of its providers) in creation order, worked out
+        once per tree."""
         found = self.serving.get(root)
         if found is None:
             if self.sharing_aggregates:
@@ -246,7 +259,7 @@ class ReadModel:
                     for member in self.snapshot.tree_members[root]
                     for aggregate in member.aggregates & self.sharing_aggregates
                     for sharing in self.sharing_by_aggregate[aggregate]
-                }))
+                }, key=self.provider_ids.__getitem__))
             else:
                 found = ()
             self.serving[root] = found
@@ -273,46 +286,94 @@ class ReadModel:
         provider = members[0]
         return not provider.is_sharing and not provider.aggregates & self.sharing_aggregates
 
-    def tree_shape(self, root: str) -> int | None:
-        """A number for what the candidate stages see of a tree, without its
-        own uuids: two trees with the same number have the same candidates,
-        in the same order, up to renaming their providers. None when a
-        provider of the tree is itself a sharing provider.
+    def twin_key(self, root: str, with_aggregates: bool) -> tuple | None:
+        """A key for what the candidate stages see of a tree without its own
+        uuids: two trees with the same key have the same candidates, in the
+        same order, up to renaming the providers ``twin_names`` lists. None
+        when a provider of the tree is itself a sharing provider.
 
-        The shape is the tree's structure, inventories with usage, traits and
-        aggregates, plus which sharing providers serve it and where they fall
-        in the tree's creation order (the order choices are tried in).
+        It is the tree's shape (``tree_shape``) plus the sharing providers
+        serving it: the same ones when a request's groups filter on
+        aggregates (``with_aggregates``), otherwise any in the same state.
         """
-        if root in self.shapes:
-            return self.shapes[root]
+        shape = self.tree_shape(root, with_aggregates)
+        if shape is None:
+            return None
+        serving = self.serving_sharing(root)
+        if with_aggregates:
+            return shape, serving
+        return shape, tuple(self.pool_state(uuid) for uuid in serving)
+
+    def twin_names(self, root: str) -> list[str]:
+        """The uuids a twin key leaves out, in the order twins are matched
+        by: the tree's providers, then the sharing providers serving it."""
+        return [provider.uuid for provider in self.snapshot.tree_members[root]] + list(
+            self.serving_sharing(root)
+        )
+
+    def tree_shape(self, root: str, with_aggregates: bool = True) -> int | None:
+        """A number for a tree without its uuids: its structure,
+        inventories with usage, traits (and with ``with_aggregates``, its
+        aggregates), and for each sharing provider serving it (in creation
+        order) where it falls in the tree's creation order (the order
+        choices are tried in) and which of the tree's providers it shares an
+        aggregate with. None when a provider of the tree is itself a sharing
+        provider.
+        """
+        cache = self.shapes if with_aggregates else self.loose_shapes
+        if root in cache:
+            return cache[root]
         members = self.snapshot.tree_members[root]
         if any(provider.is_sharing for provider in members):
-            self.shapes[root] = None
+            cache[root] = None
             return None
         position = {provider.uuid: index for index, provider in enumerate(members)}
         ids = [self.provider_ids[provider.uuid] for provider in members]
+        by_uuid = self.snapshot.by_uuid
         shape = (
             tuple(
                 (
                     position.get(provider.parent_uuid, -1),  # type: ignore[arg-type]
                     tuple(sorted(provider.inventories.items())),
                     provider.traits,
-                    provider.aggregates,
+                    provider.aggregates if with_aggregates else None,
                 )
                 for provider in members
             ),
             tuple(
-                sorted(
-                    (uuid, sum(1 for id_ in ids if id_ < self.provider_ids[uuid]))
-                    for uuid in self.serving_sharing(root)
+                (
+                    sum(1 for id_ in ids if id_ < self.provider_ids[uuid]),
+                    tuple(
+                        index for index, member in enumerate(members)
+                        if not member.aggregates.isdisjoint(by_uuid[uuid].aggregates)
+                    ),
                 )
+                for uuid in self.serving_sharing(root)
             ),
         )
+        cache[root] = self._number(shape)
+        return cache[root]
+
+    def pool_state(self, uuid: str) -> int:
+        """A number for a sharing provider without its uuid and aggregates:
+        inventories with usage, traits, and its place (root or not, its
+        root's traits)."""
+        number = self.pool_states.get(uuid)
+        if number is None:
+            provider = self.snapshot.by_uuid[uuid]
+            number = self._number((
+                tuple(sorted(provider.inventories.items())),
+                provider.traits,
+                provider.parent_uuid is None,
+                self.snapshot.by_uuid[provider.root_uuid].traits,
+            ))
+            self.pool_states[uuid] = number
+        return number
+
+    def _number(self, shape: tuple) -> int:
         # Numbered under a lock: two threads must not give two shapes one number.
         with self._shape_lock:
-            number = self._shape_numbers.setdefault(shape, len(self._shape_numbers))
-        self.shapes[root] = number
-        return number
+            return self._shape_numbers.setdefault(shape, len(self._shape_numbers))
 
     def root_key(self, root: str) -> int:
         """A number for what the root filter sees of a tree: the room per

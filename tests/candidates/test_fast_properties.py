@@ -88,12 +88,15 @@ def test_max_candidates_bounds_the_fast_engine_as_it_bounds_the_reference(
 @st.composite
 def forests_with_twins(draw):
     """A drawn scenario plus copies of its trees (new uuids, same everything
-    else), so that the fast engine's twin-tree shortcut is in play; copies
-    of trees in a sharing aggregate stay in it. The copies' uuids sort in
-    the reverse order of the originals', as real uuids may."""
+    else), so that the fast engine's twin-tree shortcut is in play. A copy
+    either keeps the aggregates (copies of trees in a sharing aggregate stay
+    in it) or gets aggregates of its own (copied sharing providers serve the
+    copied trees). The copies' uuids sort in the reverse order of the
+    originals', as real uuids may."""
     snapshot, request = draw(scenarios())
     providers = list(snapshot.providers)
     for copy in range(draw(st.integers(1, 2))):
+        prefix = f"copy{copy}-" if draw(st.booleans()) else ""
         for root in snapshot.roots:
             members = snapshot.tree_members[root.uuid]
             names = {
@@ -106,6 +109,7 @@ def forests_with_twins(draw):
                     uuid=names[provider.uuid],
                     root_uuid=names[provider.root_uuid],
                     parent_uuid=names.get(provider.parent_uuid),
+                    aggregates=frozenset(prefix + aggregate for aggregate in provider.aggregates),
                 )
                 for provider in members
             ]
