@@ -169,6 +169,39 @@ def test_identical_hosts_are_worked_out_once():
     assert single.kept + sum(count for _reason, count in single.excluded) == 5
 
 
+def test_hosts_on_pools_in_one_state_are_worked_out_once_each_with_its_pool():
+    pools = [
+        Provider(f"pool{pool}", f"pool{pool}", inventories={"DISK_GB": Inventory("DISK_GB", 100)},
+                 traits=frozenset({"MISC_SHARES_VIA_AGGREGATE"}),
+                 aggregates=frozenset({f"agg{pool}"}))
+        for pool in range(3)
+    ]
+    hosts = [
+        Provider(f"h{pool}{host}", f"h{pool}{host}", inventories={"VCPU": Inventory("VCPU", 8)},
+                 aggregates=frozenset({f"agg{pool}"}))
+        for pool in range(3)
+        for host in range(2)
+    ]
+    model = model_of(Snapshot.of(pools + hosts))
+    request = CandidateRequest(groups=(RequestGroup(resources=(("DISK_GB", 10), ("VCPU", 1))),))
+    result = fast.find_candidates(model, request)
+    assert [c.allocations for c in result.candidates] == [
+        (Allocation(f"h{pool}{host}", "VCPU", 1), Allocation(f"pool{pool}", "DISK_GB", 10))
+        for pool in range(3)
+        for host in range(2)
+    ]
+    twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
+    assert twins.kept == 5
+    # Filtering on an aggregate makes each pool's hosts a kind of their own.
+    on_two = CandidateRequest(groups=(RequestGroup(
+        resources=(("DISK_GB", 10), ("VCPU", 1)), member_of=(frozenset({"agg0", "agg1"}),),
+    ),))
+    result = fast.find_candidates(model, on_two)
+    assert [c.anchor for c in result.candidates] == ["h00", "h01", "h10", "h11"]
+    twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
+    assert twins.kept == 3
+
+
 # --- Tiny tables: round robin and wide symmetric trees -------------------------------------
 
 
