@@ -43,6 +43,7 @@ class ReadModel:
     # Sharing provider uuid → a number for what a twin key needs of it.
     pool_states: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     serving: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    names: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
@@ -185,6 +186,7 @@ class ReadModel:
             (self.shapes, model.shapes),
             (self.loose_shapes, model.loose_shapes),
             (self.serving, model.serving),
+            (self.names, model.names),
             (self.root_keys, model.root_keys),
         ):
             theirs.update(mine)
@@ -307,9 +309,12 @@ class ReadModel:
     def twin_names(self, root: str) -> list[str]:
         """The uuids a twin key leaves out, in the order twins are matched
         by: the tree's providers, then the sharing providers serving it."""
-        return [provider.uuid for provider in self.snapshot.tree_members[root]] + list(
-            self.serving_sharing(root)
-        )
+        found = self.names.get(root)
+        if found is None:
+            found = [provider.uuid for provider in self.snapshot.tree_members[root]]
+            found += self.serving_sharing(root)
+            self.names[root] = found
+        return found
 
     def tree_shape(self, root: str, with_aggregates: bool = True) -> int | None:
         """A number for a tree without its uuids: its structure,

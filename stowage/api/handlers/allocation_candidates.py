@@ -58,10 +58,13 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     # so the body made for one answer serves the next ones too.
     form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
     if every_class:
-        for summary in result.summaries:
-            if form not in summary.rendered:
-                summary.rendered[form] = serialize_summary(summary, version, None)
-        summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
+        try:
+            summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
+        except KeyError:  # some not rendered yet in this format
+            for summary in result.summaries:
+                if form not in summary.rendered:
+                    summary.rendered[form] = serialize_summary(summary, version, None)
+            summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
     else:
         summaries = {
             summary.uuid: serialize_summary(summary, version, requested)
