@@ -20,6 +20,41 @@ from stowage.candidates.results import ProviderSummary
 from stowage.candidates.snapshot import Provider, Snapshot
 
 
+_MISSING = object()
+
+
+class Memo:
+    """A cache that successive models share instead of copying.
+
+    Each entry keeps the object it was worked out from (a provider, or a
+    tree's list of members) and counts only for a model in which that very
+    object is still in place. A refresh replaces the objects of the trees
+    that changed and keeps the others, so an entry of an unchanged tree
+    holds on, one of a changed tree is passed over (and overwritten when the
+    new model works it out), and an older model still answering a request
+    never takes a newer model's entry for its own, nor the reverse.
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[object, object]] = {}
+
+    def get(self, key: str, basis: object):
+        """The value for ``key`` worked out from ``basis``, or ``_MISSING``."""
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] is basis:
+            return entry[1]
+        return _MISSING
+
+    def put(self, key: str, basis: object, value):
+        self.entries[key] = (basis, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
 @dataclass(frozen=True)
 class ReadModel:
     """Every provider at ``revision``, with per-tree free capacity.
@@ -36,25 +71,24 @@ class ReadModel:
     # Provider uuid → storage id: the creation order, and how the change
     # feed (which speaks ids) names trees.
     provider_ids: Mapping[str, int] = field(default_factory=dict)
-    # Filled as requests ask (a dict item assignment is atomic, so threads
-    # may share them): root uuid → tree shape, provider uuid → summary.
-    shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
-    loose_shapes: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
-    # Sharing provider uuid → a number for what a twin key needs of it.
-    pool_states: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-    serving: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
-    names: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    # Filled as requests ask and shared with the models that replace this
+    # one (see ``Memo``): root uuid → tree shape, root key, serving sharing
+    # providers, twin names, summaries of the tree; provider uuid → summary,
+    # state of a sharing provider. A dict item assignment is atomic, so
+    # threads may fill them together.
+    shapes: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    loose_shapes: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    root_key_memo: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    serving: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    names: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    tree_summaries: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    summaries: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    pool_states: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    # This model's own root uuid → root key, for the root filter's loop.
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
-    summaries: dict[str, ProviderSummary] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    # Root uuid → the summaries of its whole tree, in the tree's order.
-    tree_summaries: dict[str, tuple[ProviderSummary, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     @classmethod
     def build(
@@ -83,7 +117,7 @@ class ReadModel:
         model = self._with_same_trees(revision, replaced, loaded)
         if model is None:
             model = self._with_other_trees(revision, replaced, loaded, loaded_ids)
-        self._carry_over(model, replaced)
+        self._carry_over(model)
         return model
 
     def _with_same_trees(
@@ -159,39 +193,26 @@ class ReadModel:
         sharing += [p for p in loaded.providers if p.is_sharing]
         return tuple(sorted(sharing, key=lambda provider: ids[provider.uuid]))
 
-    def _carry_over(self, model: ReadModel, replaced: set[str]) -> None:
-        """What was worked out for unchanged trees still holds; shapes and
-        root keys too, unless a sharing provider came, went or changed
-        aggregates (they depend on which sharing providers serve a tree)."""
-        old_members = self.snapshot.tree_members
-        model.summaries.update(self.summaries)
-        model.tree_summaries.update(self.tree_summaries)
-        for root in replaced:
-            model.tree_summaries.pop(root, None)
-            for provider in old_members.get(root, ()):
-                model.summaries.pop(provider.uuid, None)
-        # Every state a tree was ever in keeps its number: start afresh once
-        # the numbers outgrow the trees, so old states do not pile up.
-        if len(self._shape_numbers) + len(self._root_key_numbers) > 8 * len(self.snapshot.roots) + 1000:
+    def _carry_over(self, model: ReadModel) -> None:
+        """Share what was worked out: entries of unchanged trees still hold
+        and the others are passed over (``Memo``). Shapes, root keys,
+        serving sharing providers and twin names depend on which sharing
+        providers serve a tree too: they start afresh when a sharing
+        provider came, went or changed aggregates."""
+        # Entries of deleted trees and numbers of every state a tree was
+        # ever in stay behind: start afresh once they outgrow the model.
+        numbers = len(self._shape_numbers) + len(self._root_key_numbers)
+        if (numbers > 8 * len(self.snapshot.roots) + 1000
+                or len(self.summaries) > 2 * len(self.snapshot.providers) + 1000):
             return
-        model._shape_numbers.update(self._shape_numbers)
-        model.pool_states.update(self.pool_states)
-        for root in replaced:
-            for provider in old_members.get(root, ()):
-                model.pool_states.pop(provider.uuid, None)
-        if _sharing_layout(model) != _sharing_layout(self):
-            return
-        model._root_key_numbers.update(self._root_key_numbers)
-        for mine, theirs in (
-            (self.shapes, model.shapes),
-            (self.loose_shapes, model.loose_shapes),
-            (self.serving, model.serving),
-            (self.names, model.names),
-            (self.root_keys, model.root_keys),
-        ):
-            theirs.update(mine)
-            for root in replaced:
-                theirs.pop(root, None)
+        # The numbering lock goes with the numbers: threads on the old and
+        # the new model must not give two shapes one number.
+        shared = ("summaries", "tree_summaries", "pool_states",
+                  "_shape_numbers", "_root_key_numbers", "_shape_lock")
+        if _sharing_layout(model) == _sharing_layout(self):
+            shared += ("shapes", "loose_shapes", "root_key_memo", "serving", "names")
+        # The model is frozen; its fields live in the instance dict.
+        model.__dict__.update((name, getattr(self, name)) for name in shared)
 
     @classmethod
     def _ready(
@@ -253,18 +274,19 @@ class ReadModel:
         """Uuids of the sharing providers serving the tree (sharing an
         aggregate with one of its providers) in creation order, worked out
         once per tree."""
-        found = self.serving.get(root)
-        if found is None:
+        members = self.snapshot.tree_members[root]
+        found = self.serving.get(root, members)
+        if found is _MISSING:
             if self.sharing_aggregates:
                 found = tuple(sorted({
                     sharing.uuid
-                    for member in self.snapshot.tree_members[root]
+                    for member in members
                     for aggregate in member.aggregates & self.sharing_aggregates
                     for sharing in self.sharing_by_aggregate[aggregate]
                 }, key=self.provider_ids.__getitem__))
             else:
                 found = ()
-            self.serving[root] = found
+            self.serving.put(root, members, found)
         return found
 
     def shared_room(self, root: str) -> dict[str, int]:
@@ -309,11 +331,11 @@ class ReadModel:
     def twin_names(self, root: str) -> list[str]:
         """The uuids a twin key leaves out, in the order twins are matched
         by: the tree's providers, then the sharing providers serving it."""
-        found = self.names.get(root)
-        if found is None:
-            found = [provider.uuid for provider in self.snapshot.tree_members[root]]
-            found += self.serving_sharing(root)
-            self.names[root] = found
+        members = self.snapshot.tree_members[root]
+        found = self.names.get(root, members)
+        if found is _MISSING:
+            found = [provider.uuid for provider in members] + list(self.serving_sharing(root))
+            self.names.put(root, members, found)
         return found
 
     def tree_shape(self, root: str, with_aggregates: bool = True) -> int | None:
@@ -326,12 +348,12 @@ class ReadModel:
         provider.
         """
         cache = self.shapes if with_aggregates else self.loose_shapes
-        if root in cache:
-            return cache[root]
         members = self.snapshot.tree_members[root]
+        found = cache.get(root, members)
+        if found is not _MISSING:
+            return found
         if any(provider.is_sharing for provider in members):
-            cache[root] = None
-            return None
+            return cache.put(root, members, None)
         position = {provider.uuid: index for index, provider in enumerate(members)}
         ids = [self.provider_ids[provider.uuid] for provider in members]
         by_uuid = self.snapshot.by_uuid
@@ -356,23 +378,22 @@ class ReadModel:
                 for uuid in self.serving_sharing(root)
             ),
         )
-        cache[root] = self._number(shape)
-        return cache[root]
+        return cache.put(root, members, self._number(shape))
 
     def pool_state(self, uuid: str) -> int:
         """A number for a sharing provider without its uuid and aggregates:
         inventories with usage, traits, and its place (root or not, its
         root's traits)."""
-        number = self.pool_states.get(uuid)
-        if number is None:
-            provider = self.snapshot.by_uuid[uuid]
+        provider = self.snapshot.by_uuid[uuid]
+        number = self.pool_states.get(uuid, provider)
+        if number is _MISSING:
             number = self._number((
                 tuple(sorted(provider.inventories.items())),
                 provider.traits,
                 provider.parent_uuid is None,
                 self.snapshot.by_uuid[provider.root_uuid].traits,
             ))
-            self.pool_states[uuid] = number
+            self.pool_states.put(uuid, provider, number)
         return number
 
     def _number(self, shape: tuple) -> int:
@@ -386,31 +407,38 @@ class ReadModel:
         roots with one number pass or fail every request's filter alike."""
         number = self.root_keys.get(root)
         if number is None:
-            key = (
-                tuple(sorted(self.free_by_root.get(root, {}).items())),
-                self.serving_sharing(root),
-                self.snapshot.by_uuid[root].traits,
-            )
-            with self._shape_lock:
-                number = self._root_key_numbers.setdefault(key, len(self._root_key_numbers))
+            members = self.snapshot.tree_members[root]
+            number = self.root_key_memo.get(root, members)
+            if number is _MISSING:
+                key = (
+                    tuple(sorted(self.free_by_root.get(root, {}).items())),
+                    self.serving_sharing(root),
+                    self.snapshot.by_uuid[root].traits,
+                )
+                with self._shape_lock:
+                    number = self._root_key_numbers.setdefault(key, len(self._root_key_numbers))
+                self.root_key_memo.put(root, members, number)
             self.root_keys[root] = number
         return number
 
     def summary(self, provider: Provider) -> ProviderSummary:
         """The provider as ``provider_summaries`` lists it, worked out once."""
-        found = self.summaries.get(provider.uuid)
-        if found is None:
-            found = provider_summary(self.snapshot, provider)
-            self.summaries[provider.uuid] = found
+        found = self.summaries.get(provider.uuid, provider)
+        if found is _MISSING:
+            found = self.summaries.put(
+                provider.uuid, provider, provider_summary(self.snapshot, provider)
+            )
         return found
 
     def summaries_of_tree(self, root: str) -> tuple[ProviderSummary, ...]:
         """Every provider of ``root``'s tree as ``provider_summaries`` lists
         them, worked out once."""
-        found = self.tree_summaries.get(root)
-        if found is None:
-            found = tuple(self.summary(provider) for provider in self.snapshot.tree_members[root])
-            self.tree_summaries[root] = found
+        members = self.snapshot.tree_members[root]
+        found = self.tree_summaries.get(root, members)
+        if found is _MISSING:
+            found = self.tree_summaries.put(
+                root, members, tuple(self.summary(provider) for provider in members)
+            )
         return found
 
     def providers_of_trees(self, roots: set[str] | frozenset[str]) -> tuple[Provider, ...]:

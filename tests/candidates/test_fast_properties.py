@@ -318,7 +318,7 @@ def test_replacing_trees_gives_the_model_a_fresh_build_would(scenario, data):
     before = model_of(snapshot)
     # Answer once first, so that what the model worked out (summaries, tree
     # shapes, root keys) must be carried over correctly or dropped.
-    fast.find_candidates(before, request)
+    answered_before = fast.find_candidates(before, request)
     refreshed = before.with_trees(
         2, {ids[root] for root in changed}, loaded, {p.uuid: ids[p.uuid] for p in loaded.providers}
     )
@@ -337,3 +337,8 @@ def test_replacing_trees_gives_the_model_a_fresh_build_would(scenario, data):
     found = fast.find_candidates(refreshed, request)
     assert [identity(c) for c in found.candidates] == [identity(c) for c in expected.candidates]
     assert set(found.summaries) == set(expected.summaries)
+    # The replaced model shares what both worked out, yet a request still
+    # running on it answers from its own state.
+    again = fast.find_candidates(before, request)
+    assert again.candidates == answered_before.candidates
+    assert set(again.summaries) == set(answered_before.summaries)
