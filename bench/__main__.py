@@ -38,7 +38,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="compute hosts to load (1000, 10000, 100000; default 1000)")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per query")
     parser.add_argument("--seconds-per-query", type=float, default=20,
-                        help="stop repeating a query on a service after this long (min 3 runs)")
+                        help="stop the interleaved rounds of a query after this long per "
+                             "service (min 3 runs each)")
     parser.add_argument("--timeout", type=float, default=60, help="per-request timeout, seconds")
     parser.add_argument("--claims", type=int, default=200, help="successful claims per service")
     parser.add_argument("--budget-minutes", type=float, default=45,
@@ -159,25 +160,32 @@ def main(argv: list[str] | None = None) -> int:
             results["services"][label]["memory_after_load"] = services[label].worker_memory()
             remember_peak(label)
 
+        def restart_after_timeout(label: str) -> None:
+            log(f"  {query.name} timed out on {label}; restarting it to end the request "
+                "it is still computing")
+            services[label].restart(arguments.timeout)
+
         for query in scenarios.QUERIES:
             results["queries"][query.name] = {}
-            for label, service in services.items():
+            timed = {}
+            for label in services:
                 if query.name in arguments.skip or f"{query.name}:{label}" in arguments.skip:
                     results["missing"].append(f"{query.name} on {label} (skipped: --skip)")
-                    continue
-                if time.monotonic() > deadline:
+                elif time.monotonic() > deadline:
                     results["missing"].append(f"{query.name} on {label}")
-                    continue
-                latency = measure.time_query(clients[label], query, arguments.repeat,
-                                             arguments.seconds_per_query)
+                else:
+                    timed[label] = clients[label]
+            if not timed:
+                continue
+            latencies = measure.time_query(timed, query, arguments.repeat,
+                                           arguments.seconds_per_query, restart_after_timeout)
+            for label, latency in latencies.items():
                 remember_peak(label)
                 log(f"{query.name:18} {label:15} {latency.outcome:8} "
-                    f"median {report.milliseconds(latency.median)} ms, candidates {latency.candidates}")
+                    f"median {report.milliseconds(latency.median)} ms, "
+                    f"{len(latency.samples)} runs, candidates {latency.candidates}")
                 results["queries"][query.name][label] = {
                     **dataclasses.asdict(latency), "median": latency.median, "p95": latency.p95}
-                if latency.outcome == "timeout":
-                    log(f"  restarting {label} to end the request it is still computing")
-                    service.restart(arguments.timeout)
 
         for label in services:
             results["services"][label]["memory_after_queries"] = services[label].worker_memory()

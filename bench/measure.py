@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -103,31 +104,54 @@ class Latency:
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def time_query(client: Client, query: Query, repeat: int, seconds_per_query: float) -> Latency:
-    """One untimed warm-up, then up to ``repeat`` timed runs within ``seconds_per_query``.
+def time_query(
+    clients: dict[str, Client],
+    query: Query,
+    repeat: int,
+    seconds_per_query: float,
+    on_timeout: Callable[[str], None],
+) -> dict[str, Latency]:
+    """``query`` on every service, interleaved: one untimed warm-up each,
+    then rounds of one timed run per service, so that the machine's drift
+    (other tenants, CPU frequency) weighs on every service alike and the
+    ratios stay comparable.
 
-    Stops at the first timeout or error; at least three timed runs are made
-    when the warm-up succeeded, whatever the time cap.
+    A service drops out at its first timeout (``on_timeout`` is called with
+    its label, to restart it) or error. Rounds stop after ``repeat``, or
+    once they took ``seconds_per_query`` per service and every remaining
+    service has three timed runs.
     """
-    latency = Latency()
-    started = time.monotonic()
-    for run in range(repeat + 1):
+    latencies = {label: Latency() for label in clients}
+    active = list(clients)
+
+    def run(label: str, timed: bool) -> None:
+        latency = latencies[label]
         try:
-            reply = client.get(query.path)
+            reply = clients[label].get(query.path)
         except RequestTimedOut:
             latency.outcome = "timeout"
-            return latency
+            active.remove(label)
+            on_timeout(label)
+            return
         if reply.status != 200:
             latency.outcome = f"HTTP {reply.status}"
-            return latency
-        if run == 0:
+            active.remove(label)
+            return
+        if timed:
+            latency.samples.append(reply.seconds)
+        else:
             latency.candidates = len(reply.body["allocation_requests"])
             latency.providers = len(reply.body["provider_summaries"])
-            continue
-        latency.samples.append(reply.seconds)
-        if run >= 3 and time.monotonic() - started > seconds_per_query:
+
+    for label in list(active):
+        run(label, timed=False)
+    started = time.monotonic()
+    for round_ in range(repeat):
+        for label in list(active):
+            run(label, timed=True)
+        if round_ >= 2 and time.monotonic() - started > seconds_per_query * len(clients):
             break
-    return latency
+    return latencies
 
 
 # --- claims -----------------------------------------------------------------

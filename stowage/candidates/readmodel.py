@@ -76,14 +76,14 @@ class ReadModel:
     # providers, twin names, summaries of the tree; provider uuid → summary,
     # state of a sharing provider. A dict item assignment is atomic, so
     # threads may fill them together.
-    shapes: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    loose_shapes: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    root_key_memo: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    serving: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    names: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    tree_summaries: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    summaries: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
-    pool_states: Memo = field(default_factory=lambda: Memo(), compare=False, repr=False)
+    shapes: Memo = field(default_factory=Memo, compare=False, repr=False)
+    loose_shapes: Memo = field(default_factory=Memo, compare=False, repr=False)
+    root_key_memo: Memo = field(default_factory=Memo, compare=False, repr=False)
+    serving: Memo = field(default_factory=Memo, compare=False, repr=False)
+    names: Memo = field(default_factory=Memo, compare=False, repr=False)
+    tree_summaries: Memo = field(default_factory=Memo, compare=False, repr=False)
+    summaries: Memo = field(default_factory=Memo, compare=False, repr=False)
+    pool_states: Memo = field(default_factory=Memo, compare=False, repr=False)
     # This model's own root uuid → root key, for the root filter's loop.
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
