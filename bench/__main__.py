@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import bulk, measure, report, scenarios
 from bench.client import Client
 from bench.services import (
+    KEEP_ALIVE_SECONDS,
     STOWAGE_APPLICATION,
     STOWAGE_CAPPED,
     THREADS,
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "family_sizes": {**dataclasses.asdict(scenarios.family_sizes(arguments.roots)),
                          "storage_pools": scenarios.family_sizes(arguments.roots).storage_pools},
         "providers": len(providers),
-        "workers": WORKERS, "threads": THREADS, "timeout": arguments.timeout,
+        "workers": WORKERS, "threads": THREADS, "keep_alive": KEEP_ALIVE_SECONDS,
+        "timeout": arguments.timeout,
         "load_clients": measure.LOAD_CLIENTS, "claim_clients": measure.CLAIM_CLIENTS,
         "services": {label: {} for label in services},
         "queries": {},

@@ -81,7 +81,7 @@ def render(results: dict) -> str:
         f"Stowage {facts['stowage']} (Python, gunicorn: {facts['stowage_python_gunicorn']}); "
         f"upstream (Python, openstack-placement: {facts['upstream_python_placement']}).",
         f"Both: gunicorn, {results['workers']} workers × {results['threads']} threads (gthread), "
-        f"noauth2 on loopback, one PostgreSQL database each; microversion 1.39; "
+        f"keep-alive {results.get('keep_alive', 2)} s, noauth2 on loopback, one PostgreSQL database each; microversion 1.39; "
         f"per-request timeout {results['timeout']:g} s. Client, servers and PostgreSQL share "
         "the machine.",
         "",
@@ -117,9 +117,10 @@ def render(results: dict) -> str:
         *(["Upstream was not run at this size: the providers were inserted straight into "
            "Stowage's database, and loading upstream over HTTP would take hours.", ""]
           if results.get("bulk_load") else []),
-        "Milliseconds over the timed runs (after one warm-up). *ratio* is Stowage's median "
-        "divided by the faster upstream configuration's median (stowage-tuned's by "
-        "upstream-tuned's): below 1 Stowage is faster. "
+        "Milliseconds over the timed runs (after one warm-up each; the services take "
+        "turns, one run each per round). *ratio* is Stowage's median divided by the "
+        "faster upstream configuration's median (stowage-tuned's by upstream-tuned's): "
+        "below 1 Stowage is faster. "
         "*candidates* is the number of allocation requests returned.",
         "",
         "| query | service | median ms | p95 ms | runs | candidates | ratio |",

@@ -21,6 +21,7 @@ from bench.client import Client, RequestTimedOut
 
 WORKERS = 2
 THREADS = 4
+KEEP_ALIVE_SECONDS = 120
 STOWAGE_APPLICATION = "stowage.wsgi:application"
 UPSTREAM_APPLICATION = "placement.wsgi.api:application"
 
@@ -131,6 +132,10 @@ class Service:
             str(self.virtualenv / "bin" / "python"), "-m", "gunicorn",
             "--workers", str(WORKERS), "--threads", str(THREADS),
             "--worker-class", "gthread",
+            # Idle connections stay open while the other services take their
+            # turn (gunicorn closes them after 2 s by default), so a query's
+            # timed runs reach the worker its warm-up reached.
+            "--keep-alive", str(KEEP_ALIVE_SECONDS),
             "--bind", f"127.0.0.1:{self.port}",
             # Only reached when a worker stops heartbeating; runaway requests
             # are ended by restart() instead.
