@@ -26,10 +26,9 @@ class Inventory:
     allocation_ratio: float = 1.0
     used: int = 0
 
-    @cached_property
+    @property
     def capacity(self) -> int:
-        """``(total - reserved) * allocation_ratio``, truncated as upstream;
-        worked out once, as every capacity check reads it."""
+        """``(total - reserved) * allocation_ratio``, truncated as upstream."""
         return int((self.total - self.reserved) * self.allocation_ratio)
 
     def unit_problem(self, amount: int) -> str | None:
