@@ -58,13 +58,11 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     # so the body made for one answer serves the next ones too.
     form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
     if every_class:
-        try:
-            summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
-        except KeyError:  # some not rendered yet in this format
-            for summary in result.summaries:
-                if form not in summary.rendered:
-                    summary.rendered[form] = serialize_summary(summary, version, None)
-            summaries = {summary.uuid: summary.rendered[form] for summary in result.summaries}
+        # A body is never empty, so ``or`` renders only what is missing.
+        summaries = {
+            summary.uuid: summary.rendered.get(form) or _render(summary, form, version)
+            for summary in result.summaries
+        }
     else:
         summaries = {
             summary.uuid: serialize_summary(summary, version, requested)
@@ -76,6 +74,12 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
         ],
         "provider_summaries": summaries,
     }
+
+
+def _render(summary: ProviderSummary, form: tuple, version: Version) -> dict:
+    """``summary``'s body with every class, kept on it for later answers."""
+    body = summary.rendered[form] = serialize_summary(summary, version, None)
+    return body
 
 
 def serialize_summary(
