@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from stowage.candidates import reference
@@ -133,6 +133,8 @@ def eligible_roots(
     """
     roots = model.snapshot.roots
     smallest = smallest_amounts(request)
+    if wanted is None and scan.position == 0:
+        return _every_eligible_root(model, request, smallest, verdicts)
     found: list[str] = []
     excluded: dict[str, int] = {}
     known_key = model.root_keys.get
@@ -155,6 +157,31 @@ def eligible_roots(
         else:
             excluded[reason] = excluded.get(reason, 0) + 1
     return found, RootScan(position, position >= len(roots)), Counter(excluded)
+
+
+def _every_eligible_root(
+    model: ReadModel,
+    request: CandidateRequest,
+    smallest: dict[str, int],
+    verdicts: dict[int, str | None],
+) -> tuple[list[str], RootScan, Counter]:
+    """``eligible_roots`` over the whole cloud: one verdict per root key,
+    then the positions of the roots that passed, back in model order."""
+    roots = model.snapshot.roots
+    positions: list[int] = []
+    excluded: Counter = Counter()
+    for key, at in model.roots_by_key.items():
+        reason = verdicts.get(key, _UNKNOWN)
+        if reason is _UNKNOWN:
+            problem = root_problem(model, roots[at[0]], request, smallest)
+            reason = verdicts[key] = None if problem is None else problem.reason
+        if reason is None:
+            positions += at
+        else:
+            excluded[reason] += len(at)
+    # Each key's positions ascend: sorting merges those runs.
+    positions.sort()
+    return [roots[position].uuid for position in positions], RootScan(len(roots), True), excluded
 
 
 # --- Stages 2 and 3: one batch, tree by tree ----------------------------------------------
@@ -232,6 +259,7 @@ def candidates_of_batch(
             replays[original] = _Replay(
                 anchor_stream(snapshot, request, indexed, original, pruned),
                 model.twin_names(original),
+                model.sharing_root_of,
             )
         return replays[original]
 
@@ -266,10 +294,11 @@ def candidates_of_batch(
         # anchor only. One taken wholly from sharing providers can repeat
         # under another anchor (in this batch or an earlier one): keep the
         # first.
-        for provider, _, _ in item.allocations:
-            if provider not in sharing:
-                break
+        if type(item) is _Renamed:
+            shared_only = item.template.shared_only
         else:
+            shared_only = all(provider in sharing for provider, _, _ in item.allocations)
+        if shared_only:
             if item.identity in seen:
                 continue
             seen.add(item.identity)
@@ -459,15 +488,136 @@ def anchor_stream(
     yield from extend(0)
 
 
+class _Template:
+    """An original candidate with each uuid replaced by its position in the
+    original's ``twin_names`` (-1: none, the uuid stays), worked out once
+    for every twin that replays it."""
+
+    __slots__ = (
+        "allocations", "mappings", "one_provider", "shared_only", "by_position", "pools",
+        "single_mappings",
+    )
+
+    def __init__(self, candidate: Candidate, at, sharing: Mapping[str, str]) -> None:
+        self.allocations = tuple(
+            (at(provider, -1), provider, resource_class, amount)
+            for provider, resource_class, amount in candidate.allocations
+        )
+        self.mappings = tuple(
+            (suffix, tuple((at(uuid, -1), uuid) for uuid in uuids))
+            for suffix, uuids in candidate.mappings
+        )
+        providers = [provider for provider, _, _ in candidate.allocations]
+        # Renaming can reorder allocations only between two providers.
+        self.one_provider = len(set(providers)) == 1
+        # Taken wholly from sharing providers: may repeat under another anchor.
+        self.shared_only = all(provider in sharing for provider in providers)
+        # Per provider, in allocation order, its classes and amounts: one
+        # dict shared by every replay (read only).
+        grouped: dict[tuple[int, str], dict[str, int]] = {}
+        for position, provider, resource_class, amount in self.allocations:
+            grouped.setdefault((position, provider), {})[resource_class] = amount
+        self.by_position = tuple(
+            (position, provider, amounts) for (position, provider), amounts in grouped.items()
+        )
+        self.pools = tuple(
+            (position, provider) for position, provider, _ in self.by_position
+            if provider in sharing
+        )
+        # The usual case, one provider per group: (suffix, position, uuid).
+        self.single_mappings = tuple(
+            (suffix, uuids[0][0], uuids[0][1]) for suffix, uuids in self.mappings
+        ) if all(len(uuids) == 1 for _, uuids in self.mappings) else None
+
+
+class _Renamed:
+    """A twin's candidate: a template and the twin's ``twin_names``. It
+    reads as a ``Candidate``; its sorted allocations and mappings are made
+    only when asked for, while ``by_provider`` and ``pools`` (what the
+    answer's body and summaries need) come straight from the template."""
+
+    __slots__ = ("template", "names", "anchor", "_allocations", "_mappings")
+
+    def __init__(self, template: _Template, names: Sequence[str], anchor: str) -> None:
+        self.template = template
+        self.names = names
+        self.anchor = anchor
+        self._allocations = None
+        self._mappings = None
+
+    @property
+    def allocations(self) -> tuple[Allocation, ...]:
+        if self._allocations is None:
+            names = self.names
+            allocations = [
+                _new_tuple(Allocation, (uuid if at < 0 else names[at], resource_class, amount))
+                for at, uuid, resource_class, amount in self.template.allocations
+            ]
+            if not self.template.one_provider:
+                # Allocations are tuples: sorting sorts by provider, then class.
+                allocations.sort()
+            self._allocations = tuple(allocations)
+        return self._allocations
+
+    @property
+    def mappings(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        if self._mappings is None:
+            self._mappings = tuple(self.mapped().items())
+        return self._mappings
+
+    identity = Candidate.identity
+    providers = Candidate.providers
+
+    def by_provider(self) -> dict[str, dict[str, int]]:
+        names = self.names
+        by_position = self.template.by_position
+        if len(by_position) == 1:
+            ((at, uuid, amounts),) = by_position
+            return {uuid if at < 0 else names[at]: amounts}
+        return {uuid if at < 0 else names[at]: amounts for at, uuid, amounts in by_position}
+
+    def mapped(self) -> dict[str, tuple[str, ...]]:
+        names = self.names
+        single = self.template.single_mappings
+        if single is not None:
+            return {suffix: (uuid if at < 0 else names[at],) for suffix, at, uuid in single}
+        return {
+            suffix: tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids]))
+            for suffix, uuids in self.template.mappings
+        }
+
+    def pools(self) -> list[str]:
+        """The sharing providers the candidate takes from."""
+        names = self.names
+        return [uuid if at < 0 else names[at] for at, uuid in self.template.pools]
+
+    def _as_tuple(self) -> tuple:
+        return (self.allocations, self.mappings, self.anchor)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, _Renamed):
+            return self._as_tuple() == other._as_tuple()
+        if isinstance(other, Candidate):
+            return self._as_tuple() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._as_tuple())
+
+    def __repr__(self) -> str:
+        return repr(Candidate(*self._as_tuple()))
+
+
 class _Replay:
     """A stream computed once and read by several twin trees, each as far as
     it needs: items are pulled from the source only when first asked for."""
 
-    def __init__(self, source: Iterator, names: Sequence[str]) -> None:
+    def __init__(self, source: Iterator, names: Sequence[str], sharing: Mapping[str, str]) -> None:
         self._source = source
         self._items: list = []
         self._templates: list = []
         self._done = False
+        self._sharing = sharing
         # Where each provider the original's candidates may use sits in
         # ``ReadModel.twin_names``.
         self._position = {uuid: index for index, uuid in enumerate(names)}
@@ -488,30 +638,17 @@ class _Replay:
             self._done = True
             return False
         self._items.append(item)
-        self._templates.append(self._template(item))
-        return True
-
-    def _template(self, item: Candidate | Exclusion) -> tuple:
-        """The item with each uuid replaced by its position in the original's
-        ``twin_names`` (-1: none, the uuid stays), worked out once for every
-        twin that replays it."""
         at = self._position.get
-        if isinstance(item, Exclusion):
-            return (at(item.provider, -1),)
-        allocations = tuple(
-            (at(provider, -1), provider, resource_class, amount)
-            for provider, resource_class, amount in item.allocations
+        # An exclusion's template is where its provider sits.
+        self._templates.append(
+            (at(item.provider, -1),) if isinstance(item, Exclusion)
+            else _Template(item, at, self._sharing)
         )
-        mappings = tuple(
-            (suffix, tuple((at(uuid, -1), uuid) for uuid in uuids))
-            for suffix, uuids in item.mappings
-        )
-        return allocations, mappings
+        return True
 
     def renamed(self, names: Sequence[str], anchor: str) -> Iterator:
         """The stream with the original's uuids replaced by ``names`` (the
-        twin's ``twin_names``, by position), allocations and mapped uuids
-        sorted again."""
+        twin's ``twin_names``, by position)."""
         items, templates = self._items, self._templates
         position = 0
         while position < len(items) or self._pull():
@@ -529,19 +666,7 @@ class _Replay:
                     item.resource_class, item.requested, item.used, item.capacity, item.trait,
                 )
                 continue
-            allocation_template, mapping_template = template
-            # Allocations are tuples: sorting them sorts by provider, then class.
-            allocations = sorted([
-                _new_tuple(Allocation, (uuid if at < 0 else names[at], resource_class, amount))
-                for at, uuid, resource_class, amount in allocation_template
-            ])
-            mappings = tuple([
-                (suffix, (uuids[0][1] if uuids[0][0] < 0 else names[uuids[0][0]],))
-                if len(uuids) == 1
-                else (suffix, tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids])))
-                for suffix, uuids in mapping_template
-            ])
-            yield _new_tuple(Candidate, (tuple(allocations), mappings, anchor))
+            yield _Renamed(template, names, anchor)
 
 
 # --- The pipeline -------------------------------------------------------------------------
@@ -613,6 +738,12 @@ def summarize(
         sharing_root = model.sharing_root_of.get
         roots: dict[str, None] = {}
         for candidate in candidates:
+            if type(candidate) is _Renamed:
+                if not candidate.template.shared_only:
+                    roots.setdefault(candidate.anchor)
+                for pool in candidate.pools():
+                    roots.setdefault(sharing_root(pool))
+                continue
             for provider, _, _ in candidate.allocations:
                 roots.setdefault(sharing_root(provider, candidate.anchor))
         return list(itertools.chain.from_iterable(map(model.summaries_of_tree, roots)))

@@ -421,6 +421,18 @@ class ReadModel:
             self.root_keys[root] = number
         return number
 
+    @cached_property
+    def roots_by_key(self) -> dict[int, list[int]]:
+        """Root key → positions in ``snapshot.roots`` of the roots with it,
+        ascending: a request over every root decides each kind once instead
+        of looking at each root. Worked out on first use (an O(roots) pass,
+        like one scan of the root filter), then kept while the model is."""
+        grouped: dict[int, list[int]] = {}
+        key_of = self.root_key
+        for position, root in enumerate(self.snapshot.roots):
+            grouped.setdefault(key_of(root.uuid), []).append(position)
+        return grouped
+
     def summary(self, provider: Provider) -> ProviderSummary:
         """The provider as ``provider_summaries`` lists it, worked out once."""
         found = self.summaries.get(provider.uuid, provider)

@@ -48,6 +48,21 @@ class Candidate(NamedTuple):
         """Providers the candidate takes resources from."""
         return {allocation.provider for allocation in self.allocations}
 
+    def mapped(self) -> dict[str, tuple[str, ...]]:
+        """Group suffix → the providers that satisfied it."""
+        return dict(self.mappings)
+
+    def by_provider(self) -> dict[str, dict[str, int]]:
+        """Provider uuid → class → amount, providers in allocation order."""
+        grouped: dict[str, dict[str, int]] = {}
+        for provider, resource_class, amount in self.allocations:
+            amounts = grouped.get(provider)
+            if amounts is None:
+                grouped[provider] = {resource_class: amount}
+            else:
+                amounts[resource_class] = amount
+        return grouped
+
 
 @dataclass(frozen=True)
 class ResourceSummary:
@@ -65,7 +80,7 @@ class ProviderSummary:
     root_uuid: str
     resources: tuple[ResourceSummary, ...]
     traits: tuple[str, ...]
-    # Where the HTTP layer keeps this summary's JSON body per format, so
+    # Where the HTTP layer keeps this summary's JSON bytes per format, so
     # that a summary shared by many answers is rendered once.
     rendered: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 

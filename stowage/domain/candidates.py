@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import Connection
 
@@ -19,6 +19,7 @@ from stowage.candidates.readmodel import ReadModel
 from stowage.candidates.request import CandidateRequest, EngineOptions
 from stowage.candidates.results import CandidateResult
 from stowage.candidates.snapshot import Snapshot
+from stowage.storage.catalog import STANDARD_CLASSES, STANDARD_TRAITS
 from stowage.storage.changes import changed_roots, current_revision, load_trees
 from stowage.storage.providers import resource_class_ids, trait_ids
 from stowage.storage.snapshot import load_snapshot
@@ -111,8 +112,14 @@ def find_candidates(
 def check_names(connection: Connection, request: CandidateRequest) -> None:
     """Raise ``BadRequest`` for the first unknown name, in upstream's order:
     root traits, then per group its classes, required and forbidden traits."""
-    known_classes = resource_class_ids(connection, request.resource_classes)
-    known_traits = trait_ids(connection, request.trait_names)
+    # Only custom names need a look in the database.
+    classes, traits = request.resource_classes, request.trait_names
+    known_classes = (classes & STANDARD_CLASSES).union(
+        resource_class_ids(connection, classes - STANDARD_CLASSES)
+    )
+    known_traits = (traits & STANDARD_TRAITS).union(
+        trait_ids(connection, traits - STANDARD_TRAITS)
+    )
     _check_traits(sorted(request.root_required | request.root_forbidden), known_traits)
     for group in request.groups:
         for resource_class in group.resource_classes:
@@ -126,7 +133,7 @@ def check_names(connection: Connection, request: CandidateRequest) -> None:
         _check_traits(sorted(group.forbidden_traits), known_traits)
 
 
-def _check_traits(names: Iterable[str], known: dict[str, int]) -> None:
+def _check_traits(names: Iterable[str], known: Collection[str]) -> None:
     for name in names:
         if name not in known:
             raise errors.BadRequest(f"No such trait(s): {name}.")

@@ -20,6 +20,11 @@ from stowage.storage.schema import allocations, inventories, resource_classes, t
 
 FIRST_CUSTOM_CLASS_ID = 10000
 
+# Synced into the catalog when the service starts and never deletable, so a
+# running service knows they exist without asking the database.
+STANDARD_CLASSES = frozenset(os_resource_classes.STANDARDS)
+STANDARD_TRAITS = frozenset(os_traits.get_traits())
+
 # Two writers may pick the same next id on PostgreSQL; the loser retries.
 _CREATE_ATTEMPTS = 100
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stowage.api.handlers.allocation_candidates import serialize_result
+from stowage.api.versions import Version
 from stowage.candidates import fast, reference
 from stowage.candidates.readmodel import ReadModel
 from stowage.candidates.request import (
@@ -137,6 +140,19 @@ def test_twin_trees_get_the_candidates_the_reference_finds_for_each(scenario, st
     assert set(result.summaries) == set(oracle.summaries)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(forests_with_twins(), st.sampled_from(["1.10", "1.12", "1.28", "1.39"]))
+def test_twin_trees_answer_the_bodies_the_reference_answers(scenario, version):
+    """Replayed candidates are written from their templates (shared
+    amounts, uuids by position), not from sorted allocations: the JSON must
+    still be the reference's, in every body format."""
+    snapshot, request = scenario
+    at = Version.parse(version)
+    found = serialize_result(fast.find_candidates(model_of(snapshot), request), request, at)
+    expected = serialize_result(reference.find_candidates(snapshot, request), request, at)
+    assert orjson.loads(orjson.dumps(found)) == orjson.loads(orjson.dumps(expected))
+
+
 def test_identical_hosts_are_worked_out_once():
     snapshot = Snapshot.of(
         provider
@@ -167,6 +183,27 @@ def test_identical_hosts_are_worked_out_once():
     # The group stages looked at one host's five providers, not 250.
     single = next(s for s in result.explanation.stages if s.stage == "single_provider")
     assert single.kept + sum(count for _reason, count in single.excluded) == 5
+
+
+def test_a_group_spread_over_a_twin_tree_maps_its_providers_sorted():
+    snapshot = Snapshot.of(
+        provider
+        for host in range(4)
+        for provider in (
+            Provider(f"h{host}", f"h{host}", inventories={"VCPU": Inventory("VCPU", 8)}),
+            # Sorts before its host on even hosts and after it on odd ones.
+            Provider(f"{'az'[host % 2]}numa-of-h{host}", f"h{host}", f"h{host}",
+                     inventories={"MEMORY_MB": Inventory("MEMORY_MB", 1024)}),
+        )
+    )
+    request = CandidateRequest(groups=(RequestGroup(resources=(("MEMORY_MB", 512), ("VCPU", 1))),))
+    result = fast.find_candidates(model_of(snapshot), request)
+    expected = [sorted([f"h{host}", f"{'az'[host % 2]}numa-of-h{host}"]) for host in range(4)]
+    assert [list(dict(c.mappings)[""]) for c in result.candidates] == expected
+    body = orjson.loads(orjson.dumps(serialize_result(result, request, Version(1, 39))))
+    assert [answer["mappings"][""] for answer in body["allocation_requests"]] == expected
+    twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
+    assert twins.kept == 3
 
 
 def test_hosts_on_pools_in_one_state_are_worked_out_once_each_with_its_pool():

@@ -1,6 +1,8 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
+import orjson
+
 from stowage.api import policy
 from stowage.api import versions as v
 from stowage.api.http import Request, Response
@@ -54,15 +56,17 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     """
     requested = request.resource_classes
     every_class = version >= v.ALL_INVENTORY_IN_SUMMARIES
-    # From 1.27 a summary's body depends only on the summary and the format,
-    # so the body made for one answer serves the next ones too.
+    # From 1.27 a summary's JSON depends only on the summary and the format,
+    # so the bytes made for one answer serve the next ones too, and the
+    # object is joined from them (a summary is listed once: one per provider).
     form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
+    summaries: dict | orjson.Fragment
     if every_class:
-        # A body is never empty, so ``or`` renders only what is missing.
-        summaries = {
-            summary.uuid: summary.rendered.get(form) or _render(summary, form, version)
+        # A member is never empty, so ``or`` renders only what is missing.
+        summaries = orjson.Fragment(b"{%b}" % b",".join([
+            summary.rendered.get(form) or _render(summary, form, version)
             for summary in result.summaries
-        }
+        ]))
     else:
         summaries = {
             summary.uuid: serialize_summary(summary, version, requested)
@@ -76,10 +80,12 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
     }
 
 
-def _render(summary: ProviderSummary, form: tuple, version: Version) -> dict:
-    """``summary``'s body with every class, kept on it for later answers."""
-    body = summary.rendered[form] = serialize_summary(summary, version, None)
-    return body
+def _render(summary: ProviderSummary, form: tuple, version: Version) -> bytes:
+    """``summary`` as a JSON object member (``"<uuid>": {...}``) with every
+    class, kept on it for later answers."""
+    member = orjson.dumps({summary.uuid: serialize_summary(summary, version, None)})[1:-1]
+    summary.rendered[form] = member
+    return member
 
 
 def serialize_summary(
@@ -114,26 +120,17 @@ def serialize_candidate(candidate: Candidate, version: Version) -> dict:
         {"allocations": [{"resource_provider": {"uuid": <uuid>},
                           "resources": {<class>: <amount>}}]}
     """
+    by_provider = candidate.by_provider()
     if version < v.ALLOCATIONS_DICT:
-        by_provider: dict[str, dict[str, int]] = {}
-        for provider, resource_class, amount in candidate.allocations:
-            by_provider.setdefault(provider, {})[resource_class] = amount
         return {
             "allocations": [
                 {"resource_provider": {"uuid": uuid}, "resources": resources}
-                for uuid, resources in by_provider.items()
+                for uuid, resources in sorted(by_provider.items())
             ]
         }
-    # One pass: this runs once per candidate, tens of thousands of times
-    # for a big answer.
-    allocations: dict[str, dict] = {}
-    for provider, resource_class, amount in candidate.allocations:
-        entry = allocations.get(provider)
-        if entry is None:
-            allocations[provider] = {"resources": {resource_class: amount}}
-        else:
-            entry["resources"][resource_class] = amount
+    # The amounts may be shared with other candidates' bodies: read only.
+    allocations = {uuid: {"resources": resources} for uuid, resources in by_provider.items()}
     if version < v.MAPPINGS:
         return {"allocations": allocations}
     # The mapped uuids are tuples, which the JSON encoder writes as lists.
-    return {"allocations": allocations, "mappings": dict(candidate.mappings)}
+    return {"allocations": allocations, "mappings": candidate.mapped()}
