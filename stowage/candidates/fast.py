@@ -494,7 +494,12 @@ class _Template:
     for every twin that replays it."""
 
     __slots__ = (
-        "allocations", "mappings", "one_provider", "shared_only", "by_position", "pools",
+        "allocations",
+        "by_position",
+        "mappings",
+        "one_provider",
+        "pools",
+        "shared_only",
         "single_mappings",
     )
 
@@ -536,7 +541,7 @@ class _Renamed:
     only when asked for, while ``by_provider`` and ``pools`` (what the
     answer's body and summaries need) come straight from the template."""
 
-    __slots__ = ("template", "names", "anchor", "_allocations", "_mappings")
+    __slots__ = ("_allocations", "_mappings", "anchor", "names", "template")
 
     def __init__(self, template: _Template, names: Sequence[str], anchor: str) -> None:
         self.template = template
