@@ -491,7 +491,14 @@ def anchor_stream(
 class _Template:
     """An original candidate with each uuid replaced by its position in the
     original's ``twin_names`` (-1: none, the uuid stays), worked out once
-    for every twin that replays it."""
+    for every twin that replays it.
+
+    What a reader of a replayed candidate may use: ``by_position`` (per
+    provider, in allocation order: position, original uuid, class → amount),
+    ``mappings`` (per group suffix: (position, original uuid) of each
+    provider), and ``rendered``, where the HTTP layer keeps what it makes of
+    the template.
+    """
 
     __slots__ = (
         "allocations",
@@ -499,6 +506,7 @@ class _Template:
         "mappings",
         "one_provider",
         "pools",
+        "rendered",
         "shared_only",
         "single_mappings",
     )
@@ -533,6 +541,7 @@ class _Template:
         self.single_mappings = tuple(
             (suffix, uuids[0][0], uuids[0][1]) for suffix, uuids in self.mappings
         ) if all(len(uuids) == 1 for _, uuids in self.mappings) else None
+        self.rendered: dict = {}
 
 
 class _Renamed:

@@ -38,6 +38,12 @@ class Candidate(NamedTuple):
     mappings: tuple[tuple[str, tuple[str, ...]], ...]
     anchor: str
 
+    # Candidates that differ only by their providers' uuids may be given as
+    # one template and each its own names (the fast engine's twin trees);
+    # a candidate built whole has neither.
+    template = None
+    names = None
+
     @property
     def identity(self) -> tuple:
         """Two candidates with the same identity are the same answer."""

@@ -178,6 +178,12 @@ def test_identical_hosts_are_worked_out_once():
         Allocation("agpu0-of-h0", "VGPU", 1), Allocation("h0", "VCPU", 1))
     assert result.candidates[4].allocations == (
         Allocation("h1", "VCPU", 1), Allocation("zgpu0-of-h1", "VGPU", 1))
+    body = orjson.loads(orjson.dumps(serialize_result(result, request, Version(1, 39))))
+    assert body["allocation_requests"][4] == {
+        "allocations": {"h1": {"resources": {"VCPU": 1}},
+                        "zgpu0-of-h1": {"resources": {"VGPU": 1}}},
+        "mappings": {"": ["h1"], "G": ["zgpu0-of-h1"]},
+    }
     twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
     assert twins.kept == 49
     # The group stages looked at one host's five providers, not 250.

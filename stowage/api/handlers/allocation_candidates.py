@@ -72,12 +72,71 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
             summary.uuid: serialize_summary(summary, version, requested)
             for summary in result.summaries
         }
-    return {
-        "allocation_requests": [
+    if version < v.ALLOCATIONS_DICT:
+        requests: list | orjson.Fragment = [
             serialize_candidate(candidate, version) for candidate in result.candidates
-        ],
-        "provider_summaries": summaries,
-    }
+        ]
+    else:
+        # Text joined once: a replayed candidate is its template's text with
+        # its own uuids put in; any other is encoded on its own.
+        requests = orjson.Fragment(("[%s]" % ",".join([
+            _from_template(candidate, version) if candidate.template is not None
+            else orjson.dumps(serialize_candidate(candidate, version)).decode()
+            for candidate in result.candidates
+        ])).encode())
+    return {"allocation_requests": requests, "provider_summaries": summaries}
+
+
+def _from_template(candidate: Candidate, version: Version) -> str:
+    """``candidate``'s allocation request as JSON text, from its template's
+    text (made once per template and format) and its names."""
+    template = candidate.template
+    with_mappings = version >= v.MAPPINGS
+    plan = template.rendered.get(with_mappings, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = template.rendered[with_mappings] = _plan(template, with_mappings)
+    if plan is None:
+        return orjson.dumps(serialize_candidate(candidate, version)).decode()
+    text, provider_slots, mapping_slots = plan
+    names = candidate.names
+    values = [names[at] for at in provider_slots]
+    for slots in mapping_slots:
+        if len(slots) == 1:
+            values.append(names[slots[0]])
+        else:
+            values.append('","'.join(sorted([names[at] for at in slots])))
+    return text % tuple(values)
+
+
+_UNPLANNED = object()
+
+
+def _plan(template, with_mappings: bool) -> tuple[str, tuple[int, ...], tuple] | None:
+    """A template's allocation request as a ``%`` format with a ``%s`` per
+    provider uuid (one per mapped group, filled with its uuids joined and
+    sorted), and the positions in the candidate's names that fill them;
+    None if some uuid is not among the names."""
+    if any(at < 0 for at, _, _ in template.by_position) or any(
+        at < 0 for _, uuids in template.mappings for at, _ in uuids
+    ):
+        return None
+
+    def literal(value) -> str:
+        return orjson.dumps(value).decode().replace("%", "%%")
+
+    allocations = ",".join(
+        '"%s":' + literal({"resources": amounts}) for _, _, amounts in template.by_position
+    )
+    text = '{"allocations":{' + allocations + "}"
+    if with_mappings:
+        mapped = ",".join(
+            literal(suffix) + ':["%s"]' for suffix, _ in template.mappings
+        )
+        text += ',"mappings":{' + mapped + "}"
+    mapping_slots = tuple(
+        tuple(at for at, _ in uuids) for _, uuids in template.mappings
+    ) if with_mappings else ()
+    return text + "}", tuple(at for at, _, _ in template.by_position), mapping_slots
 
 
 def _render(summary: ProviderSummary, form: tuple, version: Version) -> bytes:
