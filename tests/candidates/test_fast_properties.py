@@ -153,21 +153,32 @@ def test_twin_trees_answer_the_bodies_the_reference_answers(scenario, version):
     assert orjson.loads(orjson.dumps(found)) == orjson.loads(orjson.dumps(expected))
 
 
-def test_identical_hosts_are_worked_out_once():
-    snapshot = Snapshot.of(
+def hosts_with_devices(hosts: int, devices: int, kind: str, inventory: Inventory) -> Snapshot:
+    """Identical hosts h0, h1, ... (VCPU 8), each with ``devices`` children
+    holding ``inventory``, named ``<a|z><kind><n>-of-h<host>``: they sort
+    before their host on even hosts and after it on odd ones, so a twin's
+    renamed allocations and mappings must be sorted again."""
+    return Snapshot.of(
         provider
-        for host in range(50)
+        for host in range(hosts)
         for provider in (
             Provider(f"h{host}", f"h{host}", inventories={"VCPU": Inventory("VCPU", 8)}),
             *(
-                # Named to sort before their host on even hosts and after it
-                # on odd ones: the twins' allocations must be sorted again.
-                Provider(f"{'az'[host % 2]}gpu{gpu}-of-h{host}", f"h{host}", f"h{host}",
-                         inventories={"VGPU": Inventory("VGPU", 1)})
-                for gpu in range(4)
+                Provider(f"{'az'[host % 2]}{kind}{device}-of-h{host}", f"h{host}", f"h{host}",
+                         inventories={inventory.resource_class: inventory})
+                for device in range(devices)
             ),
         )
     )
+
+
+def json_body(result, request: CandidateRequest) -> dict:
+    """The response body at 1.39, as a client parses it."""
+    return orjson.loads(orjson.dumps(serialize_result(result, request, Version(1, 39))))
+
+
+def test_identical_hosts_are_worked_out_once():
+    snapshot = hosts_with_devices(50, 4, "gpu", Inventory("VGPU", 1))
     request = CandidateRequest(
         groups=(RequestGroup(resources=(("VCPU", 1),)),
                 RequestGroup(suffix="G", resources=(("VGPU", 1),))),
@@ -178,8 +189,7 @@ def test_identical_hosts_are_worked_out_once():
         Allocation("agpu0-of-h0", "VGPU", 1), Allocation("h0", "VCPU", 1))
     assert result.candidates[4].allocations == (
         Allocation("h1", "VCPU", 1), Allocation("zgpu0-of-h1", "VGPU", 1))
-    body = orjson.loads(orjson.dumps(serialize_result(result, request, Version(1, 39))))
-    assert body["allocation_requests"][4] == {
+    assert json_body(result, request)["allocation_requests"][4] == {
         "allocations": {"h1": {"resources": {"VCPU": 1}},
                         "zgpu0-of-h1": {"resources": {"VGPU": 1}}},
         "mappings": {"": ["h1"], "G": ["zgpu0-of-h1"]},
@@ -192,21 +202,12 @@ def test_identical_hosts_are_worked_out_once():
 
 
 def test_a_group_spread_over_a_twin_tree_maps_its_providers_sorted():
-    snapshot = Snapshot.of(
-        provider
-        for host in range(4)
-        for provider in (
-            Provider(f"h{host}", f"h{host}", inventories={"VCPU": Inventory("VCPU", 8)}),
-            # Sorts before its host on even hosts and after it on odd ones.
-            Provider(f"{'az'[host % 2]}numa-of-h{host}", f"h{host}", f"h{host}",
-                     inventories={"MEMORY_MB": Inventory("MEMORY_MB", 1024)}),
-        )
-    )
+    snapshot = hosts_with_devices(4, 1, "numa", Inventory("MEMORY_MB", 1024))
     request = CandidateRequest(groups=(RequestGroup(resources=(("MEMORY_MB", 512), ("VCPU", 1))),))
     result = fast.find_candidates(model_of(snapshot), request)
-    expected = [sorted([f"h{host}", f"{'az'[host % 2]}numa-of-h{host}"]) for host in range(4)]
+    expected = [sorted([f"h{host}", f"{'az'[host % 2]}numa0-of-h{host}"]) for host in range(4)]
     assert [list(dict(c.mappings)[""]) for c in result.candidates] == expected
-    body = orjson.loads(orjson.dumps(serialize_result(result, request, Version(1, 39))))
+    body = json_body(result, request)
     assert [answer["mappings"][""] for answer in body["allocation_requests"]] == expected
     twins = next(s for s in result.explanation.stages if s.stage == "twin_trees")
     assert twins.kept == 3
