@@ -98,6 +98,17 @@ def root_problem(
     forbidden = request.root_forbidden & root.traits
     if forbidden:
         return Exclusion(stage, "forbidden_root_trait", None, root.uuid, trait=min(forbidden))
+    if model.is_lone(root.uuid):
+        # Every group of a lone tree's candidate is on its root.
+        for group in request.groups:
+            missing = reference.satisfies_traits(root.traits, group.required_traits)
+            if missing is not None:
+                return Exclusion(stage, "missing_trait", group.suffix, root.uuid, trait=missing)
+            forbidden = group.forbidden_traits & root.traits
+            if forbidden:
+                return Exclusion(
+                    stage, "forbidden_trait", group.suffix, root.uuid, trait=min(forbidden)
+                )
     free = model.free_by_root.get(root.uuid, {})
     for resource_class, amount in smallest.items():
         if free.get(resource_class, -1) >= amount:
@@ -346,8 +357,9 @@ class LoneCheck:
             request.group_policy is GroupPolicy.ISOLATE
             and sum(group.suffix != "" for group in groups) > 1
         )
+        self.template: _Template | None = None
 
-    def candidate(self, provider: Provider) -> Candidate | None:
+    def candidate(self, provider: Provider) -> _Renamed | None:
         uuid = provider.uuid
         if self.isolation_fails or (self.tree_roots and self.tree_roots != {uuid}):
             return None
@@ -373,12 +385,16 @@ class LoneCheck:
                     return None
             if total > inventory.max_unit or inventory.used + total > inventory.capacity:
                 return None
-        return _new_tuple(Candidate, (
-            tuple([_new_tuple(Allocation, (uuid, resource_class, total))
-                   for resource_class, _, total in self.classes]),
-            tuple([(suffix, (uuid,)) for suffix in self.suffixes]),
-            uuid,
-        ))
+        # Every lone candidate of a request takes the same amounts: the
+        # first is the template the others are renamed from.
+        if self.template is None:
+            self.template = _Template(_new_tuple(Candidate, (
+                tuple([_new_tuple(Allocation, (uuid, resource_class, total))
+                       for resource_class, _, total in self.classes]),
+                tuple([(suffix, (uuid,)) for suffix in self.suffixes]),
+                uuid,
+            )), {uuid: 0}.get, {})
+        return _Renamed(self.template, (uuid,), uuid)
 
 
 def lone_stream(
@@ -753,10 +769,12 @@ def summarize(
         roots: dict[str, None] = {}
         for candidate in candidates:
             if type(candidate) is _Renamed:
-                if not candidate.template.shared_only:
+                template = candidate.template
+                if not template.shared_only:
                     roots.setdefault(candidate.anchor)
-                for pool in candidate.pools():
-                    roots.setdefault(sharing_root(pool))
+                if template.pools:
+                    for pool in candidate.pools():
+                        roots.setdefault(sharing_root(pool))
                 continue
             for provider, _, _ in candidate.allocations:
                 roots.setdefault(sharing_root(provider, candidate.anchor))

@@ -86,6 +86,9 @@ class ReadModel:
     pool_states: Memo = field(default_factory=Memo, compare=False, repr=False)
     # This model's own root uuid → root key, for the root filter's loop.
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _twin_keys: dict[tuple[str, bool], tuple | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
@@ -308,7 +311,7 @@ class ReadModel:
         if len(members) != 1:
             return False
         provider = members[0]
-        return not provider.is_sharing and not provider.aggregates & self.sharing_aggregates
+        return not provider.is_sharing and provider.aggregates.isdisjoint(self.sharing_aggregates)
 
     def twin_key(self, root: str, with_aggregates: bool) -> tuple | None:
         """A key for what the candidate stages see of a tree without its own
@@ -320,13 +323,20 @@ class ReadModel:
         serving it: the same ones when a request's groups filter on
         aggregates (``with_aggregates``), otherwise any in the same state.
         """
+        # Kept per model, not carried over: a pool's state is part of it.
+        found = self._twin_keys.get((root, with_aggregates), _MISSING)
+        if found is not _MISSING:
+            return found
         shape = self.tree_shape(root, with_aggregates)
-        if shape is None:
-            return None
         serving = self.serving_sharing(root)
-        if with_aggregates:
-            return shape, serving
-        return shape, tuple(self.pool_state(uuid) for uuid in serving)
+        if shape is None:
+            found = None
+        elif with_aggregates:
+            found = shape, serving
+        else:
+            found = shape, tuple(self.pool_state(uuid) for uuid in serving)
+        self._twin_keys[root, with_aggregates] = found
+        return found
 
     def twin_names(self, root: str) -> list[str]:
         """The uuids a twin key leaves out, in the order twins are matched
@@ -403,8 +413,9 @@ class ReadModel:
 
     def root_key(self, root: str) -> int:
         """A number for what the root filter sees of a tree: the room per
-        class, the sharing providers serving it and the root's traits. Two
-        roots with one number pass or fail every request's filter alike."""
+        class, the sharing providers serving it, the root's traits and
+        whether the tree is lone (``is_lone``). Two roots with one number
+        pass or fail every request's filter alike."""
         number = self.root_keys.get(root)
         if number is None:
             members = self.snapshot.tree_members[root]
@@ -414,6 +425,7 @@ class ReadModel:
                     tuple(sorted(self.free_by_root.get(root, {}).items())),
                     self.serving_sharing(root),
                     self.snapshot.by_uuid[root].traits,
+                    self.is_lone(root),
                 )
                 with self._shape_lock:
                     number = self._root_key_numbers.setdefault(key, len(self._root_key_numbers))

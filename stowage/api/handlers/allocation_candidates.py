@@ -1,6 +1,9 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+
 import orjson
 
 from stowage.api import policy
@@ -42,8 +45,8 @@ def engine_options(conf) -> EngineOptions:
     )
 
 
-def serialize_result(result: CandidateResult, request: CandidateRequest, version: Version) -> dict:
-    """The response body::
+def serialize_result(result: CandidateResult, request: CandidateRequest, version: Version) -> bytes:
+    """The response body, encoded::
 
         {"allocation_requests": [<allocation request>, ...],
          "provider_summaries": {
@@ -54,68 +57,66 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
 
     Before 1.27 ``resources`` lists only the requested classes.
     """
-    requested = request.resource_classes
-    every_class = version >= v.ALL_INVENTORY_IN_SUMMARIES
-    # From 1.27 a summary's JSON depends only on the summary and the format,
-    # so the bytes made for one answer serve the next ones too, and the
-    # object is joined from them (a summary is listed once: one per provider).
-    form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
-    summaries: dict | orjson.Fragment
-    if every_class:
+    if version >= v.ALL_INVENTORY_IN_SUMMARIES:
+        # From 1.27 a summary's JSON depends only on the summary and the
+        # format, so the bytes made for one answer serve the next ones too
+        # (a summary is listed once: one per provider). The body is joined
+        # from texts in one copy: answers run to megabytes.
+        form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
         # A member is never empty, so ``or`` renders only what is missing.
-        summaries = orjson.Fragment(b"{%b}" % b",".join([
+        members = b",".join([
             summary.rendered.get(form) or _render(summary, form, version)
             for summary in result.summaries
-        ]))
-    else:
-        summaries = {
-            summary.uuid: serialize_summary(summary, version, requested)
-            for summary in result.summaries
-        }
+        ])
+        return b"".join((
+            b'{"allocation_requests":[', _requests_text(result.candidates, version),
+            b'],"provider_summaries":{', members, b"}}",
+        ))
+    requested = request.resource_classes
+    summaries = {
+        summary.uuid: serialize_summary(summary, version, requested)
+        for summary in result.summaries
+    }
     if version < v.ALLOCATIONS_DICT:
         requests: list | orjson.Fragment = [
             serialize_candidate(candidate, version) for candidate in result.candidates
         ]
     else:
-        # Text joined once: a replayed candidate is its template's text with
-        # its own uuids put in; any other is encoded on its own.
-        requests = orjson.Fragment(("[%s]" % ",".join([
-            _from_template(candidate, version) if candidate.template is not None
-            else orjson.dumps(serialize_candidate(candidate, version)).decode()
-            for candidate in result.candidates
-        ])).encode())
-    return {"allocation_requests": requests, "provider_summaries": summaries}
+        requests = orjson.Fragment(b"[%b]" % _requests_text(result.candidates, version))
+    return orjson.dumps({"allocation_requests": requests, "provider_summaries": summaries})
 
 
-def _from_template(candidate: Candidate, version: Version) -> str:
-    """``candidate``'s allocation request as JSON text, from its template's
-    text (made once per template and format) and its names."""
-    template = candidate.template
+def _requests_text(candidates: Sequence[Candidate], version: Version) -> bytes:
+    """The allocation requests (1.12+) as JSON text, comma-separated: a replayed
+    candidate is its template's text (made once per template and format)
+    with its own uuids put in; any other is encoded on its own."""
     with_mappings = version >= v.MAPPINGS
-    plan = template.rendered.get(with_mappings, _UNPLANNED)
-    if plan is _UNPLANNED:
-        plan = template.rendered[with_mappings] = _plan(template, with_mappings)
-    if plan is None:
-        return orjson.dumps(serialize_candidate(candidate, version)).decode()
-    text, provider_slots, mapping_slots = plan
-    names = candidate.names
-    values = [names[at] for at in provider_slots]
-    for slots in mapping_slots:
-        if len(slots) == 1:
-            values.append(names[slots[0]])
+    texts: list[str] = []
+    # This loop sees every candidate of the answer: consecutive candidates
+    # usually share a template, so its plan is looked up once per run.
+    last = plan = None
+    for candidate in candidates:
+        template = candidate.template
+        if template is not None and template is not last:
+            last = template
+            plan = template.rendered.get(with_mappings, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = template.rendered[with_mappings] = _plan(template, with_mappings)
+        if template is None or plan is None:
+            texts.append(orjson.dumps(serialize_candidate(candidate, version)).decode())
         else:
-            values.append('","'.join(sorted([names[at] for at in slots])))
-    return text % tuple(values)
+            texts.append(plan[0] % plan[1](candidate.names))
+    return ",".join(texts).encode()
 
 
 _UNPLANNED = object()
 
 
-def _plan(template, with_mappings: bool) -> tuple[str, tuple[int, ...], tuple] | None:
+def _plan(template, with_mappings: bool) -> tuple[str, Callable] | None:
     """A template's allocation request as a ``%`` format with a ``%s`` per
-    provider uuid (one per mapped group, filled with its uuids joined and
-    sorted), and the positions in the candidate's names that fill them;
-    None if some uuid is not among the names."""
+    provider uuid, and what makes the values for it from a candidate's
+    names (a group's uuids sorted); None if some uuid is not among the
+    names."""
     if any(at < 0 for at, _, _ in template.by_position) or any(
         at < 0 for _, uuids in template.mappings for at, _ in uuids
     ):
@@ -128,15 +129,34 @@ def _plan(template, with_mappings: bool) -> tuple[str, tuple[int, ...], tuple] |
         '"%s":' + literal({"resources": amounts}) for _, _, amounts in template.by_position
     )
     text = '{"allocations":{' + allocations + "}"
-    if with_mappings:
+    mappings = template.mappings if with_mappings else ()
+    if mappings:
         mapped = ",".join(
-            literal(suffix) + ':["%s"]' for suffix, _ in template.mappings
+            literal(suffix) + ":[" + ",".join(['"%s"'] * len(uuids)) + "]"
+            for suffix, uuids in mappings
         )
         text += ',"mappings":{' + mapped + "}"
-    mapping_slots = tuple(
-        tuple(at for at, _ in uuids) for _, uuids in template.mappings
-    ) if with_mappings else ()
-    return text + "}", tuple(at for at, _, _ in template.by_position), mapping_slots
+    text += "}"
+    # One C call picks every value (a lone value comes out bare, which
+    # ``%`` takes as well).
+    slots = [at for at, _, _ in template.by_position]
+    spans = []
+    for _, uuids in mappings:
+        spans.append((len(slots), len(slots) + len(uuids)))
+        slots += [at for at, _ in uuids]
+    pick = itemgetter(*slots)
+    # Groups spread over several providers list them sorted.
+    spread = [span for span in spans if span[1] - span[0] > 1]
+    if not spread:
+        return text, pick
+
+    def fill(names: Sequence[str]) -> tuple[str, ...]:
+        values = list(pick(names))
+        for start, end in spread:
+            values[start:end] = sorted(values[start:end])
+        return tuple(values)
+
+    return text, fill
 
 
 def _render(summary: ProviderSummary, form: tuple, version: Version) -> bytes:
