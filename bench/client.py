@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from bench.scenarios import MICROVERSION
 
@@ -18,8 +19,14 @@ class RequestTimedOut(Exception):
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: dict | None
+    raw: bytes
     seconds: float
+
+    @cached_property
+    def body(self) -> dict | None:
+        """The parsed body, parsed when first read: a timed answer of
+        gigabytes is not parsed at all."""
+        return json.loads(self.raw) if self.raw else None
 
 
 class Client:
@@ -73,8 +80,7 @@ class Client:
             seconds = time.perf_counter() - started
             if response.getheader("connection", "").lower() == "close":
                 self._drop_connection()
-            parsed = json.loads(raw) if raw else None
-            return Reply(response.status, parsed, seconds)
+            return Reply(response.status, raw, seconds)
         raise AssertionError("unreachable")
 
     def get(self, path: str) -> Reply:

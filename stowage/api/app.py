@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import logging
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import microversion_parse
@@ -62,14 +63,19 @@ class Services:
         self.policy.authorize(rule, request.context, target)
 
 
-def _start(start_response, response: Response) -> list[bytes]:
-    body = response.encoded_body()
+def _start(start_response, response: Response) -> Iterable[bytes]:
     headers = list(response.headers)
     if response.content_type and response.status != 204:
         headers.append(("content-type", response.content_type))
+    status = _STATUS_LINES.get(response.status, f"{response.status} Unknown")
+    if isinstance(response.body, Iterator):
+        # Sent as it is made, without a length (chunked): answers of
+        # gigabytes are never whole in memory.
+        start_response(status, headers)
+        return response.body
+    body = response.encoded_body()
     if response.status != 204:
         headers.append(("content-length", str(len(body))))
-    status = _STATUS_LINES.get(response.status, f"{response.status} Unknown")
     start_response(status, headers)
     return [body] if response.status != 204 else []
 

@@ -114,7 +114,8 @@ class Request:
 
 @dataclass
 class Response:
-    """What a handler returns; ``body`` is JSON-encoded unless it is bytes."""
+    """What a handler returns; ``body`` is JSON-encoded unless it is bytes,
+    or an iterator of bytes, sent as it is made (without a length)."""
 
     status: int = 200
     body: Any = None

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from stowage.api.app import create_app
+from stowage.api.handlers import allocation_candidates
 from stowage.storage.schema import revision
 from tests.candidates.topology import build_topology, canonical, candidates
 from tests.support import Client
@@ -37,6 +38,20 @@ def get(client: Client, query: str) -> dict:
     answer = client.get(f"{PATH}?{query}")
     assert answer.status == 200, answer.body
     return answer.json()
+
+
+def test_a_large_answer_is_sent_in_pieces_without_a_length(client, topology, monkeypatch):
+    query = "resources=VCPU:1,DISK_GB:10"
+    whole = client.get(f"{PATH}?{query}")
+    monkeypatch.setattr(allocation_candidates, "_PIECE", 1)
+    monkeypatch.setattr(allocation_candidates, "_SUMMARIES_PIECE", 2)
+    pieces = client.get(f"{PATH}?{query}")
+    assert int(whole.headers["content-length"]) == len(whole.body)
+    assert "content-length" not in pieces.headers
+    assert pieces.headers["content-type"] == "application/json"
+    assert pieces.json() == whole.json()
+    body = whole.json()
+    assert len(body["allocation_requests"]) > 1 and len(body["provider_summaries"]) > 2
 
 
 # --- microversion boundaries of the response ---------------------------------------------

@@ -1,7 +1,7 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 
 import orjson
@@ -30,7 +30,12 @@ def list_candidates(request: Request, services) -> Response:
             engine_options(services.conf),
             finder=services.candidate_finder,
         )
-    response = Response(body=serialize_result(result, candidate_request, request.version))
+    body = body_pieces(result, candidate_request, request.version)
+    # A large answer goes out piece by piece as it is written (its whole
+    # text would be gigabytes on wide trees); others with their length.
+    if len(result.candidates) <= _PIECE:
+        body = b"".join(body)
+    response = Response(body=body)
     if request.version >= v.CACHE_HEADERS:
         response.set_last_modified(utcnow())
     return response
@@ -57,21 +62,46 @@ def serialize_result(result: CandidateResult, request: CandidateRequest, version
 
     Before 1.27 ``resources`` lists only the requested classes.
     """
-    if version >= v.ALL_INVENTORY_IN_SUMMARIES:
-        # From 1.27 a summary's JSON depends only on the summary and the
-        # format, so the bytes made for one answer serve the next ones too
-        # (a summary is listed once: one per provider). The body is joined
-        # from texts in one copy: answers run to megabytes.
-        form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
+    return b"".join(body_pieces(result, request, version))
+
+
+# Candidates, and summaries (their text is cached and short), per piece of
+# a body.
+_PIECE = 20_000
+_SUMMARIES_PIECE = 100_000
+
+
+def body_pieces(
+    result: CandidateResult, request: CandidateRequest, version: Version
+) -> Iterator[bytes]:
+    """``serialize_result``'s text in pieces of at most ``_PIECE``
+    candidates or ``_SUMMARIES_PIECE`` summaries, each made only when asked
+    for."""
+    if version < v.ALL_INVENTORY_IN_SUMMARIES:
+        yield _older_body(result, request, version)
+        return
+    # From 1.27 a summary's JSON depends only on the summary and the format,
+    # so the bytes made for one answer serve the next ones too (a summary is
+    # listed once: one per provider).
+    form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
+    candidates, summaries = result.candidates, result.summaries
+    yield b'{"allocation_requests":['
+    for start in range(0, len(candidates), _PIECE):
+        text = _requests_text(candidates[start:start + _PIECE], version)
+        yield b"," + text if start else text
+    yield b'],"provider_summaries":{'
+    for start in range(0, len(summaries), _SUMMARIES_PIECE):
         # A member is never empty, so ``or`` renders only what is missing.
-        members = b",".join([
+        text = b",".join([
             summary.rendered.get(form) or _render(summary, form, version)
-            for summary in result.summaries
+            for summary in summaries[start:start + _SUMMARIES_PIECE]
         ])
-        return b"".join((
-            b'{"allocation_requests":[', _requests_text(result.candidates, version),
-            b'],"provider_summaries":{', members, b"}}",
-        ))
+        yield b"," + text if start else text
+    yield b"}}"
+
+
+def _older_body(result: CandidateResult, request: CandidateRequest, version: Version) -> bytes:
+    """The body before 1.27: summaries list only the requested classes."""
     requested = request.resource_classes
     summaries = {
         summary.uuid: serialize_summary(summary, version, requested)
