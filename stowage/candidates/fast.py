@@ -201,7 +201,8 @@ def _every_eligible_root(
 # produced lazily, in the reference's order for that root. Three kinds:
 #
 # * a *lone* tree (one provider, nothing shares with it) is answered by
-#   checking that provider against every group: one candidate or none;
+#   checking that provider against every group: one candidate or none (all
+#   of a request's lone candidates are renamings of the first);
 # * *twin* trees (the same shape: structure, inventories, usage, traits,
 #   aggregates, and the sharing providers serving them; when no group
 #   filters on aggregates, aggregates are left out and sharing providers
