@@ -10,7 +10,9 @@ command line)::
 ``application`` builds the real app the first time it is called, in the
 process that serves the request: importing this module opens nothing, and
 each worker gets its own database engine even when the server imports the
-module before forking. ``make_application()`` is the factory behind it, for
+module before forking. From then on the worker builds the candidate
+engine's read model in the background, ahead of its first candidates
+request. ``make_application()`` is the factory behind it, for
 servers that call one (``gunicorn 'stowage.wsgi:make_application()'``; do not
 combine the factory with ``--preload``, which would share one engine across
 forks).
@@ -66,7 +68,7 @@ def make_application(config_files: list[str] | None = None):
         migrate=conf.placement_database.sync_on_startup,
         attempts=RACING_PROCESS_ATTEMPTS,
     )
-    return create_app(conf, database)
+    return create_app(conf, database, prepare_engine=True)
 
 
 class LazyApplication:

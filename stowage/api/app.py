@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -216,11 +217,16 @@ class FaultBarrier:
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def create_app(conf: cfg.ConfigOpts, database: Database | None = None):
+def create_app(
+    conf: cfg.ConfigOpts, database: Database | None = None, prepare_engine: bool = False
+):
     """Build the WSGI application for ``conf``.
 
     ``database`` lets a caller share an already-open database (tests and
-    fixtures); otherwise one is opened from ``[placement_database]``.
+    fixtures); otherwise one is opened from ``[placement_database]``. With
+    ``prepare_engine`` (a serving worker) the candidate engine builds its
+    read model in the background (``prepare_candidates``) while the app
+    starts answering.
     """
     if database is None:
         database = Database.from_conf(conf)
@@ -235,7 +241,23 @@ def create_app(conf: cfg.ConfigOpts, database: Database | None = None):
         policy=PolicyEnforcer(conf),
         candidate_finder=CandidateFinder(conf.stowage.candidate_engine),
     )
+    if prepare_engine:
+        threading.Thread(
+            target=prepare_candidates, args=(services,), name="stowage-read-model", daemon=True
+        ).start()
     return assemble_middleware(PlacementApp(services), conf)
+
+
+def prepare_candidates(services: Services) -> None:
+    """Build the candidate engine's read model, so that a worker's first
+    candidates request does not wait for it (requests arriving meanwhile
+    wait for this build instead of starting their own). A failure is
+    logged; the first request then builds the model."""
+    try:
+        with services.database.read(consistent=True) as connection:
+            services.candidate_finder.prepare(connection)
+    except Exception:
+        LOG.exception("Could not build the read model ahead of requests")
 
 
 def assemble_middleware(application, conf: cfg.ConfigOpts):

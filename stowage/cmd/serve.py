@@ -134,8 +134,8 @@ class GunicornServer(BaseApplication):
 
     def load(self):
         # Called in each worker after the fork: every worker gets its own
-        # engine and connection pool.
-        return create_app(self._conf)
+        # engine, connection pool and read model.
+        return create_app(self._conf, prepare_engine=True)
 
 
 def gunicorn_settings(listen: Listen, worker_class: str = WORKER_CLASS) -> dict:

@@ -9,6 +9,7 @@ candidates request.
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
@@ -140,6 +141,23 @@ def test_a_write_through_one_worker_is_seen_by_another_workers_next_request(data
         assert len(reader.get("/allocation_candidates?resources=VCPU:1").json()["allocation_requests"]) == 1
     finally:
         other_database.dispose()
+
+
+def test_a_serving_worker_builds_its_read_model_before_the_first_request(database, caplog):
+    build = Builder(fast_client(database))
+    host = build.create_provider("host")
+    build.add_inventory(host, "VCPU", 2)
+    caplog.set_level(logging.INFO, logger="stowage.domain.candidates")
+    serving = Client(create_app(test_conf(), database, prepare_engine=True))
+    (builder,) = [t for t in threading.enumerate() if t.name == "stowage-read-model"]
+    builder.join(timeout=60)
+    built = [r.getMessage() for r in caplog.records if "Read model" in r.getMessage()]
+    assert len(built) == 1 and "of 1 providers" in built[0]
+    caplog.clear()
+    answer = serving.get("/allocation_candidates?resources=VCPU:2")
+    assert list(answer.json()["provider_summaries"]) == [host]
+    # The request used the model built ahead of it.
+    assert not [r for r in caplog.records if "Read model" in r.getMessage()]
 
 
 def test_the_fast_engine_reports_an_unknown_resource_class_as_the_reference_does(database):
