@@ -101,14 +101,9 @@ def root_problem(
     if model.is_lone(root.uuid):
         # Every group of a lone tree's candidate is on its root.
         for group in request.groups:
-            missing = reference.satisfies_traits(root.traits, group.required_traits)
-            if missing is not None:
-                return Exclusion(stage, "missing_trait", group.suffix, root.uuid, trait=missing)
-            forbidden = group.forbidden_traits & root.traits
-            if forbidden:
-                return Exclusion(
-                    stage, "forbidden_trait", group.suffix, root.uuid, trait=min(forbidden)
-                )
+            problem = reference.trait_problem(root, group, stage)
+            if problem is not None:
+                return problem
     free = model.free_by_root.get(root.uuid, {})
     for resource_class, amount in smallest.items():
         if free.get(resource_class, -1) >= amount:

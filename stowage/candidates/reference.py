@@ -217,12 +217,9 @@ def _single_provider_problem(
     suffix = group.suffix
     if tree_root is not None and provider.root_uuid != tree_root:
         return Exclusion(stage, "outside_tree", suffix, provider.uuid)
-    missing = satisfies_traits(provider.traits, group.required_traits)
-    if missing is not None:
-        return Exclusion(stage, "missing_trait", suffix, provider.uuid, trait=missing)
-    forbidden = group.forbidden_traits & provider.traits
-    if forbidden:
-        return Exclusion(stage, "forbidden_trait", suffix, provider.uuid, trait=min(forbidden))
+    problem = trait_problem(provider, group, stage)
+    if problem is not None:
+        return problem
     if not in_aggregates(provider, group.member_of):
         return Exclusion(stage, "not_in_aggregate", suffix, provider.uuid)
     if group.forbidden_aggregates & provider.aggregates:
@@ -231,6 +228,19 @@ def _single_provider_problem(
         problem = resource_problem(provider, resource_class, amount, stage, suffix)
         if problem is not None:
             return problem
+    return None
+
+
+def trait_problem(provider: Provider, group: RequestGroup, stage: str) -> Exclusion | None:
+    """Why ``provider`` cannot hold ``group`` for its traits, or None."""
+    missing = satisfies_traits(provider.traits, group.required_traits)
+    if missing is not None:
+        return Exclusion(stage, "missing_trait", group.suffix, provider.uuid, trait=missing)
+    forbidden = group.forbidden_traits & provider.traits
+    if forbidden:
+        return Exclusion(
+            stage, "forbidden_trait", group.suffix, provider.uuid, trait=min(forbidden)
+        )
     return None
 
 
