@@ -120,7 +120,9 @@ def render(results: dict) -> str:
         "Milliseconds over the timed runs (after one warm-up each; the services take "
         "turns, one run each per round). *ratio* is Stowage's median divided by the "
         "faster upstream configuration's median (stowage-tuned's by upstream-tuned's): "
-        "below 1 Stowage is faster. "
+        "below 1 Stowage is faster. Where that upstream's answer is not the same size "
+        "as Stowage's (upstream-tuned caps it at 1,000 candidates), the ratio says so; "
+        "stowage-tuned and upstream-tuned return the same number. "
         "*candidates* is the number of allocation requests returned.",
         "",
         "| query | service | median ms | p95 ms | runs | candidates | ratio |",
@@ -142,7 +144,10 @@ def render(results: dict) -> str:
                 continue
             ratio = ""
             if label == STOWAGE and best and stowage.get("median") is not None:
-                ratio = _ratio(stowage["median"], best[1]["median"], best[0])
+                against = best[0]
+                if best[1]["candidates"] != stowage["candidates"]:
+                    against += f", whose answer has {best[1]['candidates']:,} candidates"
+                ratio = _ratio(stowage["median"], best[1]["median"], against)
             elif label == STOWAGE and stowage.get("median") is not None:
                 ratio = "upstream not run" if results.get("bulk_load") else "upstream did not answer"
             elif label == STOWAGE_TUNED and latency.get("median") and tuned.get("median"):
