@@ -86,18 +86,20 @@ def body_pieces(
     form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
     candidates, summaries = result.candidates, result.summaries
     yield b'{"allocation_requests":['
-    for start in range(0, len(candidates), _PIECE):
-        text = _requests_text(candidates[start:start + _PIECE], version)
-        yield b"," + text if start else text
+    yield from _pieces(candidates, _PIECE, lambda part: _requests_text(part, version))
     yield b'],"provider_summaries":{'
-    for start in range(0, len(summaries), _SUMMARIES_PIECE):
-        # A member is never empty, so ``or`` renders only what is missing.
-        text = b",".join([
-            summary.rendered.get(form) or _render(summary, form, version)
-            for summary in summaries[start:start + _SUMMARIES_PIECE]
-        ])
-        yield b"," + text if start else text
+    # A member is never empty, so ``or`` renders only what is missing.
+    yield from _pieces(summaries, _SUMMARIES_PIECE, lambda part: b",".join([
+        summary.rendered.get(form) or _render(summary, form, version) for summary in part
+    ]))
     yield b"}}"
+
+
+def _pieces(items: Sequence, size: int, text_of: Callable[[Sequence], bytes]) -> Iterator[bytes]:
+    """``text_of`` each run of ``size`` items, the runs comma-separated."""
+    for start in range(0, len(items), size):
+        text = text_of(items[start:start + size])
+        yield b"," + text if start else text
 
 
 def _older_body(result: CandidateResult, request: CandidateRequest, version: Version) -> bytes:
