@@ -16,6 +16,7 @@ The hierarchy::
     │   ├── StandardTraitUndeletable  400
     │   └── UnknownTraits             400 (named in a request body)
     ├── NotFound                      404
+    │   ├── ProviderNotFound          404 (answered by an outer layer, as upstream)
     │   ├── TraitNotFound             404
     │   ├── InventoryNotFound         404
     │   └── ResourceClassNotFound     404
@@ -71,6 +72,9 @@ class StowageError(Exception):
 
     status = 400
     code = DEFAULT
+    # Upstream's handlers let some lookups' errors escape to an outer layer,
+    # which answers without the ``vary`` header; these say so.
+    escapes_handler = False
 
     def __init__(self, detail: str, code: str | None = None) -> None:
         super().__init__(detail)
@@ -97,6 +101,16 @@ class Forbidden(StowageError):
 
 class NotFound(StowageError):
     status = 404
+
+
+class ProviderNotFound(NotFound):
+    """No provider has the uuid a request names (in its path, mostly)."""
+
+    escapes_handler = True
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"No resource provider with uuid {uuid} found")
+        self.uuid = uuid
 
 
 class NotAllowed(StowageError):
@@ -326,6 +340,8 @@ class ClassesInUse(InventoryInUse):
 
 class ResourceClassNotFound(NotFound):
     """No resource class has the name given in the path."""
+
+    escapes_handler = True
 
     def __init__(self, name: str) -> None:
         super().__init__(f"No such resource class {name}.")

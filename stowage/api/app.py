@@ -13,10 +13,10 @@ from oslo_config import cfg
 
 from stowage import errors
 from stowage.api import auth
-from stowage.api.errors import error_response
+from stowage.api.errors import JSON_TYPE, Stage, accepts_json, error_response, negotiated_accept
 from stowage.api.http import Request, Response
 from stowage.api.policy import PolicyEnforcer
-from stowage.api.routes import ROUTES, Router
+from stowage.api.routes import ROUTES, Endpoint, Route, Router
 from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
 from stowage.domain.candidates import CandidateFinder
 from stowage.storage.database import Database
@@ -25,7 +25,6 @@ LOG = logging.getLogger(__name__)
 
 SERVICE_TYPE = "placement"
 ABORTED_TRANSACTION_ATTEMPTS = 5
-LEGACY_VERSION_HEADERS = ["openstack-placement-api-version", "x-openstack-placement-api-version"]
 _STATUS_LINES = {
     200: "200 OK",
     201: "201 Created",
@@ -89,8 +88,18 @@ def _request_id(environ: dict) -> str:
     return request_id
 
 
+VERSION_HEADER = "openstack-api-version"
+REQUEST_ID_HEADER = "openstack-request-id"
+_VERSIONS = [f"1.{minor}" for minor in range(MIN_VERSION.minor, MAX_VERSION.minor + 1)]
+
+
 class PlacementApp:
-    """Negotiates the microversion, routes, checks headers, runs a handler."""
+    """Negotiates the microversion, routes, checks headers, runs a handler.
+
+    The steps run in upstream's order (header checks, route, method,
+    microversion of the route, then the handler), since that order decides
+    which error a bad request gets and, through ``Stage``, its headers.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -98,61 +107,70 @@ class PlacementApp:
 
     def __call__(self, environ, start_response):
         request = Request(environ, _request_id(environ))
-        version_header = ("openstack-api-version", f"{SERVICE_TYPE} {request.version}")
+        stage = Stage.BEFORE_VERSION
+        version: Version | None = None
+        endpoint: Endpoint | None = None
         try:
-            request.version = self._negotiate_version(environ)
-            version_header = ("openstack-api-version", f"{SERVICE_TYPE} {request.version}")
-            response = self._dispatch(request)
+            request.context = auth.context_from_environ(environ, request.request_id)
+            version = request.version = self._negotiate_version(environ)
+            stage = Stage.OUTSIDE_HANDLER
+            route = self._route(request)
+            # Upstream answers a wrong method, like a handler, with vary.
+            stage = Stage.HANDLER
+            endpoint = route.methods.get(request.method)
+            if endpoint is None:
+                raise errors.NotAllowed(
+                    "The method specified is not allowed for this resource.", list(route.methods)
+                )
+            response = self._run(endpoint, request)
         except errors.StowageError as error:
-            response = error_response(
-                error, request.version, request.request_id, environ.get("HTTP_ACCEPT")
-            )
-        response.headers.append(version_header)
-        response.headers.append(("vary", "openstack-api-version"))
-        response.headers.append(("openstack-request-id", request.request_id))
+            error = _restated(error, endpoint)
+            response = error_response(error, environ, request.request_id, version)
+            stage = _stage_of(error, stage)
+        except Exception:
+            LOG.exception("Unexpected error in request %s", request.request_id)
+            response = error_response(_INTERNAL_ERROR, environ, request.request_id, version)
+        if version is not None and stage is not Stage.BEFORE_VERSION:
+            response.headers.append((VERSION_HEADER, f"{SERVICE_TYPE} {version}"))
+            if stage is Stage.HANDLER:
+                response.headers.append(("vary", VERSION_HEADER))
         return _start(start_response, response)
 
     @staticmethod
     def _negotiate_version(environ: dict) -> Version:
         """The requested microversion: the minimum when none is asked for.
 
-        ``OpenStack-API-Version: placement X.Y`` (or ``latest``) wins; the
-        pre-standard ``[X-]OpenStack-Placement-API-Version: X.Y`` is honoured
-        when it is absent. Malformed is 400, out of range 406.
+        Only ``OpenStack-API-Version: placement X.Y`` (or ``latest``) is
+        read, as upstream does. Malformed is 400, out of range 406.
         """
         headers = microversion_parse.headers_from_wsgi_environ(environ)
-        asked = microversion_parse.get_version(
-            headers, SERVICE_TYPE, legacy_headers=LEGACY_VERSION_HEADERS
-        )
-        if asked is None:
-            return MIN_VERSION
-        if asked == "latest":
-            return MAX_VERSION
         try:
-            found = microversion_parse.parse_version_string(asked)
+            found = microversion_parse.extract_version(headers, SERVICE_TYPE, _VERSIONS)
+        except ValueError as exc:
+            raise errors.NotAcceptable(f"Invalid microversion: {exc}")
         except TypeError as exc:
             raise errors.BadRequest(f"Invalid microversion: {exc}")
-        version = Version(found.major, found.minor)
-        if not MIN_VERSION <= version <= MAX_VERSION:
-            raise errors.NotAcceptable(f"Invalid microversion: Unacceptable version header: {asked}")
-        return version
+        return Version(found.major, found.minor)
 
-    def _dispatch(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Route:
+        """The route of ``request``'s path; raises the 400s and the 404 upstream
+        gives before its handlers are reached."""
+        _check_request_headers(request)
         matched = self.router.match(request.path)
         if matched is None:
-            raise errors.NotFound("The resource could not be found.")
-        route, args = matched
-        endpoint = route.methods.get(request.method)
-        if endpoint is None:
-            raise errors.NotAllowed(
-                f"The method {request.method} is not allowed for this resource.",
-                sorted(route.methods),
-            )
+            raise errors.NotFound("")
+        route, request.route_args = matched
+        return route
+
+    def _run(self, endpoint: Endpoint, request: Request) -> Response:
+        if endpoint.checks_before_version:
+            _check_media_types(endpoint, request)
         if request.version < endpoint.min_version:
-            raise errors.NotFound("The resource could not be found.")
-        _check_request_headers(request)
-        request.route_args = args
-        request.context = auth.context_from_environ(request.environ, request.request_id)
+            if endpoint.too_old_status == 405:
+                raise errors.NotAllowed("", [])
+            raise errors.NotFound("")
+        if not endpoint.checks_before_version:
+            _check_media_types(endpoint, request)
         # A transaction the database aborted left nothing behind, so the
         # request can simply run again; persistent contention becomes a 409.
         for attempt in range(1, ABORTED_TRANSACTION_ATTEMPTS + 1):
@@ -165,13 +183,47 @@ class PlacementApp:
         raise AssertionError("unreachable")
 
 
-def _check_request_headers(request: Request) -> None:
-    """Upstream's header rules: JSON out, typed bodies, integer lengths."""
-    accept = request.header("accept")
-    # Upstream checks Accept on reads only: a POST that says it accepts
-    # text/plain still gets its 201 (or its JSON 400).
-    if accept and request.method == "GET" and not _accepts_json(accept):
+_INTERNAL_ERROR = errors.InternalError("An unexpected error occurred; see the service log.")
+
+
+def _restated(error: errors.StowageError, endpoint: Endpoint | None) -> errors.StowageError:
+    """A missing provider as the endpoint's handler restates it, if it does."""
+    if isinstance(error, errors.ProviderNotFound) and endpoint and endpoint.missing_provider:
+        return errors.NotFound(
+            endpoint.missing_provider.format(uuid=error.uuid, detail=error.detail)
+        )
+    return error
+
+
+def _stage_of(error: errors.StowageError, reached: Stage) -> Stage:
+    """The stage whose headers ``error`` gets, having been raised at ``reached``.
+
+    Upstream's handlers let policy failures escape to an outer layer, which
+    answers without ``vary``; so do errors marked ``escapes_handler``.
+    """
+    if reached is Stage.HANDLER and (isinstance(error, errors.Forbidden) or error.escapes_handler):
+        return Stage.OUTSIDE_HANDLER
+    if isinstance(error, errors.Unauthorized):
+        return Stage.BEFORE_VERSION
+    return reached
+
+
+def _check_media_types(endpoint: Endpoint, request: Request) -> None:
+    """406 for an Accept that excludes JSON, 415 for a body not typed as JSON."""
+    if endpoint.json_only and not accepts_json(negotiated_accept(request.environ)):
         raise errors.NotAcceptable("Only application/json is provided")
+    if endpoint.wants_json_body(request.version):
+        # The media type without parameters, compared as upstream does.
+        content_type = request.environ.get("CONTENT_TYPE") or ""
+        if content_type.split(";", 1)[0] != JSON_TYPE:
+            raise errors.UnsupportedMediaType(
+                f"The media type {content_type.split(';', 1)[0] or 'None'} is not "
+                f"supported, use {JSON_TYPE}"
+            )
+
+
+def _check_request_headers(request: Request) -> None:
+    """Upstream's body header rules: an integer length, typed when not empty."""
     length = request.environ.get("CONTENT_LENGTH")
     if length:
         try:
@@ -179,39 +231,32 @@ def _check_request_headers(request: Request) -> None:
         except ValueError:
             raise errors.BadRequest("content-length header must be an integer")
         if length_value > 0 and not request.environ.get("CONTENT_TYPE"):
-            raise errors.BadRequest("content-type header required")
-
-
-def _accepts_json(accept: str) -> bool:
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in ("application/json", "application/*", "*/*"):
-            return True
-    return False
+            raise errors.BadRequest("content-type header required when content-length > 0")
 
 
 class FaultBarrier:
-    """Outermost layer: anything unexpected becomes a logged JSON 500."""
+    """Outermost layer: every answer gets the request id, and anything
+    unexpected (also from middleware such as authentication) a logged 500."""
 
     def __init__(self, application) -> None:
         self.application = application
 
     def __call__(self, environ, start_response):
         request_id = _request_id(environ)
+
+        def start_with_request_id(status, headers, exc_info=None):
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(status, headers, exc_info)
+
         try:
-            return self.application(environ, start_response)
+            return self.application(environ, start_with_request_id)
         except errors.StowageError as error:
             # Raised by middleware outside the app (authentication).
-            response = error_response(error, MIN_VERSION, request_id, environ.get("HTTP_ACCEPT"))
+            response = error_response(error, environ, request_id, None)
         except Exception:
             LOG.exception("Unexpected error in request %s", request_id)
-            response = error_response(
-                errors.InternalError("An unexpected error occurred; see the service log."),
-                MIN_VERSION,
-                request_id,
-                environ.get("HTTP_ACCEPT"),
-            )
-        return _start(start_response, response)
+            response = error_response(_INTERNAL_ERROR, environ, request_id, None)
+        return _start(start_with_request_id, response)
 
 
 GC_YOUNG_THRESHOLD = 50_000

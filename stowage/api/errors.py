@@ -1,81 +1,128 @@
-"""The one mapping from exceptions to Placement's JSON error bodies.
+"""The one mapping from exceptions to Placement's error answers.
 
-Body shape (``code`` only from microversion 1.23)::
+Clients have long parsed what upstream's WebOb-based stack sends, so the
+texts are WebOb's own: each status's explanation and template, tags
+stripped from JSON and plain text, the format picked from ``Accept`` the way
+WebOb picks it. JSON body (``code`` from microversion 1.23; ``min_version``
+and ``max_version`` only on a 406 for an unacceptable microversion)::
 
     {"errors": [{"status": 404, "title": "Not Found",
                  "detail": "The resource could not be found.\\n\\n ...",
-                 "request_id": "req-...", "code": "placement.undefined_code"}]}
+                 "code": "placement.undefined_code", "request_id": "req-..."}]}
+
+Which microversion headers an error carries depends on how far the request
+got (``Stage``), as it does upstream.
 """
 from __future__ import annotations
 
-from html import escape
+import enum
+from typing import Any
 
-import orjson
+import webob.acceptparse
+import webob.exc
 
 from stowage import errors
 from stowage.api.http import Response
-from stowage.api.versions import ERROR_CODES, Version
+from stowage.api.versions import ERROR_CODES, MAX_VERSION, MIN_VERSION, Version
 
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    409: "Conflict",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
-
-# The general explanation that leads every detail, as clients have long seen it.
-EXPLANATIONS = {
-    400: "The server could not comply with the request since it is either "
-    "malformed or otherwise incorrect.",
-    401: "This server could not verify that you are authorized to access the "
-    "document you requested. Either you supplied the wrong credentials (e.g., "
-    "bad password), or your browser does not understand how to supply the "
-    "credentials required.",
-    403: "Access was denied to this resource.",
-    404: "The resource could not be found.",
-    405: "The method is not allowed for this resource.",
-    406: "The resource could not be generated that was acceptable to your browser.",
-    409: "There was a conflict when trying to complete your request.",
-    415: "The request media type is not supported by this server.",
-    500: "The server has either erred or is incapable of performing the "
-    "requested operation.",
-}
+JSON_TYPE = "application/json"
+# Upstream's request log treats a missing Accept, or exactly */*, as JSON, so
+# that errors are JSON unless a client asks for something else.
+DEFAULT_ACCEPT = JSON_TYPE
+_OFFERS = ["text/html", JSON_TYPE]
 
 
-def wants_html(accept: str | None) -> bool:
-    """True when the client asked for HTML and not for JSON."""
-    if not accept:
-        return False
-    accept = accept.lower()
-    return "text/html" in accept and "json" not in accept and "*/*" not in accept
+class Stage(enum.Enum):
+    """How far a request got when it failed, which decides its headers."""
+
+    # Authentication or microversion negotiation: no microversion headers.
+    BEFORE_VERSION = "before_version"
+    # Past negotiation but not answered by a handler (no route, header
+    # checks, policy, lookups upstream lets escape): the version, no vary.
+    OUTSIDE_HANDLER = "outside_handler"
+    # Answered by a handler: the version and vary, like any answer.
+    HANDLER = "handler"
+
+
+def negotiated_accept(environ: dict) -> str:
+    """The Accept header as upstream's stack reads it (missing or */* is JSON)."""
+    accept = environ.get("HTTP_ACCEPT")
+    return DEFAULT_ACCEPT if not accept or accept == "*/*" else accept
+
+
+def error_media_type(accept: str) -> str:
+    """HTML, JSON or plain text: the first of WebOb's offers ``accept`` takes."""
+    offers = webob.acceptparse.create_accept_header(accept).acceptable_offers(_OFFERS)
+    return offers[0][0] if offers else "text/plain"
+
+
+def accepts_json(accept: str) -> bool:
+    """Whether a handler serving only JSON may answer (upstream's check_accept):
+    an Accept header WebOb cannot parse counts as none."""
+    header = webob.acceptparse.create_accept_header(accept)
+    return not header or bool(header.acceptable_offers([JSON_TYPE]))
 
 
 def error_response(
     error: errors.StowageError,
-    version: Version,
+    environ: dict,
     request_id: str,
-    accept: str | None = None,
+    version: Version | None,
 ) -> Response:
-    """Render ``error`` in Placement's format for the negotiated microversion."""
-    status = error.status
-    title = TITLES.get(status, "Error")
-    detail = f"{EXPLANATIONS.get(status, '')}\n\n {error.detail}  "
+    """Render ``error`` for ``version`` (None: no microversion was negotiated).
+
+    ``environ`` fills WebOb's templates that name request headers (405 the
+    method, 406 the Accept header, 415 the content type).
+    """
+    environ = {**environ, "HTTP_ACCEPT": negotiated_accept(environ)}
+    if not environ.get("CONTENT_TYPE"):
+        # Upstream names a missing content type so in its 415.
+        environ["CONTENT_TYPE"] = "None"
     headers = []
-    if isinstance(error, errors.NotAllowed):
+    if isinstance(error, errors.NotAllowed) and error.allowed:
         headers.append(("allow", ", ".join(error.allowed)))
-    if wants_html(accept):
-        body = (
-            f"<html><head><title>{status} {title}</title></head><body>"
-            f"<h1>{status} {title}</h1>{escape(detail)}</body></html>"
-        ).encode()
-        return Response(status, body, headers, content_type="text/html; charset=UTF-8")
-    entry = {"status": status, "title": title, "detail": detail, "request_id": request_id}
-    if version >= ERROR_CODES:
+
+    detail = error.detail or None
+    if isinstance(error, errors.Unauthorized):
+        # Answered by the authentication layer, which upstream leaves to
+        # WebOb's own JSON form ({"message", "code", "title"}), saying no more.
+        formatter = None
+        detail = None
+    else:
+
+        def formatter(body: str, status: str, title: str, environ: dict) -> dict[str, Any]:
+            return {"errors": [_error_entry(error, body, title, request_id, version)]}
+
+    exception = webob.exc.status_map[error.status](detail=detail)
+    if formatter is not None:
+        exception.json_formatter = formatter
+    media_type = error_media_type(environ["HTTP_ACCEPT"])
+    if media_type == JSON_TYPE:
+        body = exception.json_body(environ).encode()
+        content_type = JSON_TYPE
+    elif media_type == "text/html":
+        body = exception.html_body(environ).encode()
+        content_type = "text/html; charset=UTF-8"
+    else:
+        body = exception.plain_body(environ).encode()
+        content_type = "text/plain; charset=UTF-8"
+    return Response(error.status, body, headers, content_type=content_type)
+
+
+def _error_entry(
+    error: errors.StowageError, body: str, title: str, request_id: str, version: Version | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "status": error.status,
+        "title": title,
+        # WebOb's body with its markup gone: "<br /><br />" becomes a blank
+        # line, and any newline in the detail a space.
+        "detail": webob.exc.strip_tags(body),
+    }
+    if version is not None and version >= ERROR_CODES:
         entry["code"] = error.code
-    return Response(status, orjson.dumps({"errors": [entry]}), headers)
+    entry["request_id"] = request_id
+    if error.status == 406 and version is None:
+        entry["max_version"] = str(MAX_VERSION)
+        entry["min_version"] = str(MIN_VERSION)
+    return entry

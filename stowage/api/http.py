@@ -8,6 +8,7 @@ is faster; see docs/decisions.md.
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from collections.abc import Iterable
@@ -99,16 +100,19 @@ class Request:
         return f"{scheme}://{host}{self.environ.get('SCRIPT_NAME', '')}{path}"
 
     def json_body(self) -> Any:
-        """The body parsed as JSON; 400 if it is not JSON, 415 if not typed so."""
-        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type != JSON_TYPE:
-            raise errors.UnsupportedMediaType(
-                f"The media type {content_type or 'None'} is not supported, "
-                "use application/json"
-            )
+        """The body parsed as JSON; 400 if it is not JSON.
+
+        orjson parses; what it refuses is parsed again by the standard
+        library, whose reading upstream has (NaN, integers beyond 64 bits)
+        and whose error message it quotes.
+        """
         try:
             return orjson.loads(self.body)
-        except orjson.JSONDecodeError as exc:
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except ValueError as exc:
             raise errors.BadRequest(f"Malformed JSON: {exc}")
 
 
@@ -133,13 +137,22 @@ class Response:
         self.headers.append(("cache-control", "no-cache"))
 
     def with_cache_headers(
-        self, version: Version, stamps: Iterable[datetime.datetime | None] = ()
+        self,
+        version: Version,
+        stamps: Iterable[datetime.datetime | None] = (),
+        now_if_unknown: bool = True,
     ) -> "Response":
-        """From 1.15: last-modified (the newest of ``stamps``; now when none is
-        known, as for a resource just written) and cache-control."""
+        """From 1.15: cache-control, and last-modified as the newest of
+        ``stamps``; when none is known, now (as for a resource just written),
+        or no last-modified at all where upstream sends none."""
         if version >= CACHE_HEADERS:
             known = [stamp for stamp in stamps if stamp is not None]
-            self.set_last_modified(max(known) if known else datetime.datetime.now(datetime.timezone.utc))
+            if known:
+                self.set_last_modified(max(known))
+            elif now_if_unknown:
+                self.set_last_modified(datetime.datetime.now(datetime.timezone.utc))
+            else:
+                self.headers.append(("cache-control", "no-cache"))
         return self
 
     def encoded_body(self) -> bytes:

@@ -13,14 +13,16 @@ For every provider and resource class it touches:
 Every provider the write names gets its generation bumped by compare-and-swap
 on the generation read at the start, so two writers racing on one provider
 cannot both commit; the loser's whole write is retried server-side. Every
-consumer's generation is bumped too, and consumers left with nothing are
-deleted.
+consumer the write changes gets its generation bumped too, and consumers
+left with nothing are deleted (see ``stowage.domain.consumers`` for the
+consumers upstream keeps without allocations).
 """
 from __future__ import annotations
 
 import datetime
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -122,13 +124,10 @@ def consumer_holdings(connection: Connection, consumer_uuid: str) -> ConsumerHol
 
 
 def provider_holdings(connection: Connection, provider_uuid: str) -> ProviderHoldings:
-    """Every allocation against the provider; raises ``NotFound`` if it does not exist."""
+    """Every allocation against the provider; raises ``ProviderNotFound`` if it does not exist."""
     provider = find_provider(connection, provider_uuid)
     if provider is None:
-        raise errors.NotFound(
-            f"Resource provider '{provider_uuid}' not found: "
-            f"No resource provider with uuid {provider_uuid} found"
-        )
+        raise errors.ProviderNotFound(provider_uuid)
     return ProviderHoldings(provider, allocation_storage.allocations_on_provider(connection, provider.id))
 
 
@@ -146,14 +145,34 @@ def replace_allocations(
     """
     for _attempt in range(max(1, attempts)):
         try:
-            with database.write() as connection:
-                write_allocations(connection, requests, leads)
+            run_allocation_write(
+                database,
+                [request.claim for request in requests],
+                lambda connection: write_allocations(connection, requests, leads),
+            )
             return
         except ProviderRaceLost:
             LOG.debug("Retrying allocation write after a provider generation race")
             continue
     LOG.warning("Gave up an allocation write after %d provider generation races", attempts)
     raise errors.AllocationWriteConflict(leads.conflict)
+
+
+def run_allocation_write(
+    database: Database, claims: list[ConsumerClaim], write: Callable[[Connection], None]
+) -> None:
+    """Run ``write`` in one transaction; if it names a missing provider, keep
+    its new consumers all the same (at generation 0), as upstream does: it
+    creates them before it looks for providers, and does not remove them."""
+    try:
+        with database.write() as connection:
+            write(connection)
+    except errors.AllocationProviderNotFound:
+        with database.write() as connection:
+            for claim in claims:
+                consumer_domain.create_missing_consumer(connection, claim)
+            bump_revision(connection)
+        raise
 
 
 class ProviderRaceLost(Exception):
@@ -164,6 +183,24 @@ class ProviderRaceLost(Exception):
     """
 
 
+@dataclass
+class PreparedWrite:
+    """An allocation write whose consumers and providers have been checked.
+
+    ``visited`` are the consumers the write changes: those given allocations
+    and those losing some. A consumer given none that holds none is left as
+    it is (generation included), as upstream leaves it.
+    """
+
+    requests: list[ConsumerAllocations]
+    consumers: list[ConsumerRow]
+    providers: dict[str, ProviderRow]
+    # Providers whose generations move: every one named, and those of the
+    # allocations being taken away.
+    touched: dict[int, ProviderRow]
+    visited: list[ConsumerRow]
+
+
 def write_allocations(
     connection: Connection, requests: list[ConsumerAllocations], leads: MessageLeads
 ) -> None:
@@ -171,13 +208,18 @@ def write_allocations(
 
     Checks run in upstream's order: consumer generations, then providers
     exist, then resource classes exist, then inventory and capacity. Raises
-    ``ProviderRaceLost`` (retryable) if a provider generation moved. Providers
-    are read inside this transaction, so generations the caller already bumped
-    in it (the reshaper) are seen.
+    ``ProviderRaceLost`` (retryable) if a provider generation moved.
     """
+    apply_write(connection, prepare_write(connection, requests), leads)
+
+
+def prepare_write(connection: Connection, requests: list[ConsumerAllocations]) -> PreparedWrite:
+    """Find or create the consumers (checking their generations), then the
+    providers; raises ``ConsumerGenerationMismatch`` or
+    ``AllocationProviderNotFound``. Providers are read inside the caller's
+    transaction, so generations it already bumped (the reshaper) are seen."""
     requests = list({request.claim.uuid: request for request in requests}.values())
     consumers = [consumer_domain.ensure_consumer(connection, request.claim) for request in requests]
-
     providers: dict[str, ProviderRow] = {}
 
     def provider(uuid: str) -> ProviderRow:
@@ -188,22 +230,30 @@ def write_allocations(
             providers[uuid] = found
         return providers[uuid]
 
-    # Providers of consumers being emptied are touched too (their
-    # generations move), as upstream does.
     touched: dict[int, ProviderRow] = {}
-    for request in requests:
+    visited: list[ConsumerRow] = []
+    for request, consumer in zip(requests, consumers):
         if request.allocations:
-            for provider_uuid in request.allocations:
-                touched.setdefault(provider(provider_uuid).id, provider(provider_uuid))
+            held = [provider(uuid) for uuid in request.allocations]
         else:
-            for row in allocation_storage.allocations_of_consumer(connection, request.claim.uuid):
-                touched.setdefault(row.provider_id, provider(row.provider_uuid))
+            rows = allocation_storage.allocations_of_consumer(connection, request.claim.uuid)
+            held = [provider(row.provider_uuid) for row in rows]
+        if held:
+            visited.append(consumer)
+        for found in held:
+            touched.setdefault(found.id, found)
+    return PreparedWrite(requests, consumers, providers, touched, visited)
 
-    wanted = _resolve(connection, requests, consumers, provider, leads)
+
+def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageLeads) -> None:
+    """Check classes and capacity, then write the prepared allocations and
+    move the generations; consumers left with nothing are deleted."""
+    wanted = _resolve(connection, prepared.requests, prepared.consumers, prepared.providers, leads)
     provider_ids = [item.provider_id for item in wanted]
     class_ids = [item.resource_class_id for item in wanted]
     previous_usage = allocation_storage.usage_by_provider_and_class(connection, provider_ids, class_ids)
-    allocation_storage.delete_allocations_of_consumers(connection, [c.id for c in consumers])
+    visited_ids = [consumer.id for consumer in prepared.visited]
+    allocation_storage.delete_allocations_of_consumers(connection, visited_ids)
     # Read after the deletion: the usage seen is everyone else's.
     inventory = allocation_storage.inventory_usage(connection, provider_ids, class_ids)
     check_fits(wanted, inventory, previous_usage)
@@ -215,18 +265,24 @@ def write_allocations(
         ],
     )
     # Ordered by id so that concurrent writers lock rows in the same order.
-    for provider_id in sorted(touched):
+    for provider_id in sorted(prepared.touched):
         try:
-            increment_generation(connection, touched[provider_id])
+            increment_generation(connection, prepared.touched[provider_id])
         except errors.ConcurrentUpdate:
             raise ProviderRaceLost()
-    for consumer in sorted(consumers, key=lambda row: row.id):
+    for consumer in sorted(prepared.visited, key=lambda row: row.id):
         consumer_domain.bump_generation(connection, consumer, leads.conflict)
-    consumer_storage.delete_consumers_without_allocations(connection, [c.id for c in consumers])
+    consumer_storage.delete_consumers_without_allocations(connection, visited_ids)
     bump_revision(connection)
 
 
-def _resolve(connection, requests, consumers, provider, leads: MessageLeads) -> list[WantedAllocation]:
+def _resolve(
+    connection: Connection,
+    requests: list[ConsumerAllocations],
+    consumers: list[ConsumerRow],
+    providers: dict[str, ProviderRow],
+    leads: MessageLeads,
+) -> list[WantedAllocation]:
     names = [
         name
         for request in requests
@@ -240,7 +296,7 @@ def _resolve(connection, requests, consumers, provider, leads: MessageLeads) -> 
     return [
         WantedAllocation(
             consumer.id,
-            provider(provider_uuid).id,
+            providers[provider_uuid].id,
             provider_uuid,
             ids[name],
             name,

@@ -1,10 +1,16 @@
 """Consumers: found or created for an allocation write, generation-checked.
 
 A consumer is whatever holds allocations (an instance, a migration). It is
-created by its first allocation write, owned by a project and user (made on
-demand), optionally typed (1.38), and deleted once it holds nothing. Its
-``generation`` starts at 0 and every allocation write bumps it, so every
-committed consumer is at generation 1 or more.
+created by the first allocation write naming it, owned by a project and user
+(made on demand), optionally typed (1.38). Its ``generation`` starts at 0 and
+every allocation write that gives it allocations, or takes them away, bumps
+it; a write that takes its last allocations deletes it.
+
+Upstream creates a write's consumers before anything else is checked, so some
+consumers exist without allocations (at generation 0): one named by a write
+of empty allocations, or by a write refused for naming a missing provider.
+Stowage keeps the same consumers, since their generations are what clients
+must send next.
 """
 from __future__ import annotations
 
@@ -41,22 +47,17 @@ def ensure_consumer(connection: Connection, claim: ConsumerClaim) -> ConsumerRow
     A changed project, user or type is written without bumping the
     generation; the allocation write that follows bumps it.
     """
-    project_id = consumer_storage.ensure_project(connection, claim.project_id)
-    user_id = consumer_storage.ensure_user(connection, claim.user_id)
-    type_id = None
-    if claim.consumer_type is not None:
-        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type)
-
+    project_id, user_id, type_id = _owner_ids(connection, claim)
     consumer = consumer_storage.find_consumer(connection, claim.uuid)
     if consumer is None:
         if claim.check_generation and claim.generation is not None:
             raise errors.ConsumerGenerationMismatch(claim.uuid, None, claim.generation)
-        consumer_storage.create_consumer(connection, claim.uuid, project_id, user_id, type_id)
+        created = consumer_storage.create_consumer(connection, claim.uuid, project_id, user_id, type_id)
         consumer = consumer_storage.find_consumer(connection, claim.uuid)
         assert consumer is not None
-        # Generation 0 is our own new row; anything else was committed by a
-        # concurrent writer after we looked, so "does not exist" was wrong.
-        if claim.check_generation and consumer.generation != 0:
+        # A concurrent writer created it after we looked, so "does not
+        # exist" was wrong.
+        if claim.check_generation and not created:
             raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, None)
     elif claim.check_generation and consumer.generation != claim.generation:
         raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, claim.generation)
@@ -69,6 +70,22 @@ def ensure_consumer(connection: Connection, claim: ConsumerClaim) -> ConsumerRow
     ):
         consumer_storage.update_consumer_owner(connection, consumer, project_id, user_id, wanted_type)
     return consumer
+
+
+def create_missing_consumer(connection: Connection, claim: ConsumerClaim) -> None:
+    """Create the consumer of ``claim`` (generation 0) unless it exists."""
+    if consumer_storage.find_consumer(connection, claim.uuid) is None:
+        consumer_storage.create_consumer(connection, claim.uuid, *_owner_ids(connection, claim))
+
+
+def _owner_ids(connection: Connection, claim: ConsumerClaim) -> tuple[int, int, int | None]:
+    """Ids of the claim's project, user and type (None: keep), made if missing."""
+    project_id = consumer_storage.ensure_project(connection, claim.project_id)
+    user_id = consumer_storage.ensure_user(connection, claim.user_id)
+    type_id = None
+    if claim.consumer_type is not None:
+        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type)
+    return project_id, user_id, type_id
 
 
 def bump_generation(connection: Connection, consumer: ConsumerRow, conflict_lead: str) -> None:

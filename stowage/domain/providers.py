@@ -11,6 +11,7 @@ Tree rules (upstream Placement's):
 """
 from __future__ import annotations
 
+import datetime
 import uuid as uuid_module
 from dataclasses import dataclass, field
 
@@ -46,7 +47,7 @@ def show_provider(connection: Connection, uuid: str) -> ProviderRecord:
     """Raises ``NotFound`` when there is no such provider."""
     record = storage.find_record(connection, uuid)
     if record is None:
-        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+        raise errors.ProviderNotFound(uuid)
     return record
 
 
@@ -82,13 +83,26 @@ def create_provider(
     return show_provider(connection, uuid)
 
 
+@dataclass(frozen=True)
+class ProviderUpdate:
+    """A provider as an update left it, and when it was updated before.
+
+    Upstream reports ``previously_updated_at`` as the update's last-modified
+    time (the timestamp it read before writing), and none for a provider
+    never updated before.
+    """
+
+    record: ProviderRecord
+    previously_updated_at: datetime.datetime | None
+
+
 def update_provider(
     connection: Connection,
     uuid: str,
     name: str,
     parent_uuid: str | None | object = UNCHANGED,
     allow_reparenting: bool = False,
-) -> ProviderRecord:
+) -> ProviderUpdate:
     """Rename the provider and, if ``parent_uuid`` is given, move it.
 
     Moving re-roots the provider's whole subtree. Raises ``NotFound``,
@@ -103,7 +117,7 @@ def update_provider(
     else:
         provider, parent = storage.find_provider(connection, uuid), None
     if provider is None:
-        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+        raise errors.ProviderNotFound(uuid)
     parent_id = provider.parent_provider_id
     root_id = _root_id(provider)
     moved: list[int] = []
@@ -136,7 +150,7 @@ def update_provider(
     if name != provider.name and storage.find_provider_named(connection, name) is not None:
         raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
     storage.update_provider_row(connection, provider, name, parent_id, root_id, moved)
-    return show_provider(connection, uuid)
+    return ProviderUpdate(show_provider(connection, uuid), provider.updated_at)
 
 
 def _root_id(provider: ProviderRow) -> int:

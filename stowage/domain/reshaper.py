@@ -2,7 +2,8 @@
 
 Typically a class of inventory moves from a compute node to a new child
 provider, and every consumer's allocations of it move along. It all happens
-in the caller's single transaction, in three steps:
+in one transaction, in three steps, once the providers and consumers named
+are checked:
 
 1. interim inventories: each provider gets the union of its current and its
    new inventories, so nothing in use is removed yet and everything new
@@ -16,7 +17,7 @@ Each step bumps the generations of the providers it touches, as upstream does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
@@ -27,6 +28,7 @@ from stowage.domain.inventories import Inventory, check_capacity, set_inventorie
 from stowage.storage import catalog
 from stowage.storage import inventories as inventory_storage
 from stowage.storage.common import bump_revision
+from stowage.storage.database import Database
 from stowage.storage.providers import ProviderRow, find_provider
 
 LEADS = MessageLeads(unknown_class="malformed reshaper data: ", conflict="update conflict: ")
@@ -42,17 +44,30 @@ class InventoryReplacement:
 
 
 def reshape(
+    database: Database,
+    replacements: list[InventoryReplacement],
+    allocations: list[ConsumerAllocations],
+) -> None:
+    """Apply ``replacements`` and ``allocations`` in one transaction.
+
+    Raises ``ReshapeProviderNotFound`` and ``ReshapeGenerationMismatch`` for
+    the inventory providers, then what ``prepare_write`` raises (consumer
+    generations, allocation providers), ``UnknownResourceClassInRequest``,
+    what ``apply_write`` raises, ``ClassesInUse`` when removed inventory is
+    still allocated, and ``AllocationWriteConflict`` on a lost race.
+    """
+    allocation_domain.run_allocation_write(
+        database,
+        [request.claim for request in allocations],
+        lambda connection: _reshape(connection, replacements, allocations),
+    )
+
+
+def _reshape(
     connection: Connection,
     replacements: list[InventoryReplacement],
     allocations: list[ConsumerAllocations],
 ) -> None:
-    """Apply ``replacements`` and ``allocations`` in the caller's transaction.
-
-    Raises ``ReshapeProviderNotFound`` and ``ReshapeGenerationMismatch`` for
-    the inventory providers, ``UnknownResourceClassInRequest``, everything
-    ``write_allocations`` raises, ``ClassesInUse`` when removed inventory is
-    still allocated, and ``AllocationWriteConflict`` on a lost race.
-    """
     for replacement in replacements:
         provider = find_provider(connection, replacement.provider_uuid)
         if provider is None:
@@ -63,6 +78,7 @@ def reshape(
             )
         # Microversion 1.30+ always allows reserved == total (1.26's rule).
         check_capacity(provider.uuid, replacement.inventories, reserved_may_equal_total=True)
+    prepared = allocation_domain.prepare_write(connection, allocations)
     names = [inventory.resource_class for replacement in replacements for inventory in replacement.inventories]
     known = catalog.resource_class_ids(connection, set(names))
     for name in names:
@@ -76,7 +92,7 @@ def reshape(
             set_inventories(connection, provider, _union(connection, provider, replacement.inventories))
 
     try:
-        allocation_domain.write_allocations(connection, allocations, LEADS)
+        allocation_domain.apply_write(connection, _seen_after_interim(connection, prepared), LEADS)
     except allocation_domain.ProviderRaceLost:
         raise errors.AllocationWriteConflict(LEADS.conflict)
 
@@ -84,6 +100,16 @@ def reshape(
         provider = _current(connection, replacement.provider_uuid)
         set_inventories(connection, provider, replacement.inventories, in_use_lead=LEADS.conflict)
     bump_revision(connection)
+
+
+def _seen_after_interim(
+    connection: Connection, prepared: allocation_domain.PreparedWrite
+) -> allocation_domain.PreparedWrite:
+    """``prepared`` with its providers read again: the interim inventories
+    bumped their generations in this transaction."""
+    providers = {uuid: _current(connection, uuid) for uuid in prepared.providers}
+    touched = {provider.id: provider for provider in providers.values() if provider.id in prepared.touched}
+    return replace(prepared, providers=providers, touched=touched)
 
 
 def _current(connection: Connection, provider_uuid: str) -> ProviderRow:

@@ -73,10 +73,11 @@ def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[
     if not rows:
         return 0
     dialect = connection.dialect.name
-    if dialect == "postgresql":
-        statement = pg_insert(table).values(rows).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(table).values(rows).on_conflict_do_nothing()
-    else:  # MySQL / MariaDB
-        statement = table.insert().values(rows).prefix_with("IGNORE")
-    return connection.execute(statement).rowcount
+    if dialect in ("postgresql", "sqlite"):
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        # Counted from RETURNING: psycopg reports no rowcount for these.
+        first_column = next(iter(table.columns))
+        statement = insert(table).values(rows).on_conflict_do_nothing().returning(first_column)
+        return len(connection.execute(statement).all())
+    # MySQL / MariaDB
+    return connection.execute(table.insert().values(rows).prefix_with("IGNORE")).rowcount

@@ -94,14 +94,11 @@ def create_consumer(
     project_id: int,
     user_id: int,
     consumer_type_id: int | None,
-) -> None:
-    """Insert a consumer with generation 0 unless one with ``uuid`` exists.
-
-    A concurrent creator wins silently (``ON CONFLICT DO NOTHING``): the
-    caller re-reads the row and judges the generation it finds. Every
-    committed consumer has generation >= 1, so a row at 0 is the caller's own.
-    """
-    insert_ignoring_duplicates(
+) -> bool:
+    """Insert a consumer with generation 0 unless one with ``uuid`` exists;
+    False if one did (a concurrent creator wins silently, ``ON CONFLICT DO
+    NOTHING``, and the caller re-reads the row)."""
+    return 1 == insert_ignoring_duplicates(
         connection,
         consumers,
         [

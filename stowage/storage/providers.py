@@ -97,7 +97,7 @@ def get_provider(connection: Connection, uuid: str) -> ProviderRow:
     """The provider with ``uuid``; raises ``NotFound`` (404) if there is none."""
     provider = find_provider(connection, uuid)
     if provider is None:
-        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+        raise errors.ProviderNotFound(uuid)
     return provider
 
 
@@ -177,6 +177,8 @@ def insert_provider(
 ) -> ProviderRow:
     """Insert a provider with generation 0; a root provider is its own root.
 
+    A root is inserted, then pointed at itself, which (as upstream) counts
+    as its first update: only a child starts with no ``updated_at``.
     Raises ``Duplicate`` if a concurrent writer took the uuid or name first.
     """
     now = utcnow()
@@ -200,7 +202,7 @@ def insert_provider(
         connection.execute(
             update(resource_providers)
             .where(resource_providers.c.id == provider_id)
-            .values(root_provider_id=provider_id)
+            .values(root_provider_id=provider_id, updated_at=now)
         )
     bump_revision(connection)
     return get_provider(connection, uuid)
@@ -217,29 +219,41 @@ def update_provider_row(
     """Rename and (re)parent ``provider``, moving ``subtree_ids`` to the new root.
 
     The generation is left alone: upstream does not bump it for a rename or
-    a move. Raises ``Duplicate`` if the name is taken by the time we write.
+    a move. A row is written (and its ``updated_at`` set) only when it
+    changes, as upstream's ORM does. Raises ``Duplicate`` if the name is
+    taken by the time we write.
     """
-    try:
-        connection.execute(
-            update(resource_providers)
-            .where(resource_providers.c.id == provider.id)
-            .values(
-                name=name,
-                parent_provider_id=parent_provider_id,
-                root_provider_id=root_provider_id,
-                updated_at=utcnow(),
+    changed = (name, parent_provider_id, root_provider_id) != (
+        provider.name,
+        provider.parent_provider_id,
+        provider.root_provider_id,
+    )
+    if changed:
+        try:
+            connection.execute(
+                update(resource_providers)
+                .where(resource_providers.c.id == provider.id)
+                .values(
+                    name=name,
+                    parent_provider_id=parent_provider_id,
+                    root_provider_id=root_provider_id,
+                    updated_at=utcnow(),
+                )
             )
-        )
-    except IntegrityError:
-        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+        except IntegrityError:
+            raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
     others = [provider_id for provider_id in subtree_ids if provider_id != provider.id]
     if others:
         connection.execute(
             update(resource_providers)
-            .where(resource_providers.c.id.in_(others))
-            .values(root_provider_id=root_provider_id)
+            .where(
+                resource_providers.c.id.in_(others),
+                resource_providers.c.root_provider_id != root_provider_id,
+            )
+            .values(root_provider_id=root_provider_id, updated_at=utcnow())
         )
-    bump_revision(connection)
+    if changed or others:
+        bump_revision(connection)
 
 
 def subtree_ids(connection: Connection, provider: ProviderRow) -> list[int]:
@@ -444,5 +458,5 @@ def lock_provider(connection: Connection, uuid: str) -> ProviderRow:
         select(*_PROVIDER_COLUMNS).where(resource_providers.c.uuid == uuid).with_for_update()
     ).first()
     if row is None:
-        raise errors.NotFound(f"No resource provider with uuid {uuid} found")
+        raise errors.ProviderNotFound(uuid)
     return ProviderRow(*row)

@@ -246,11 +246,13 @@ def test_a_body_that_is_not_json_is_refused(client, provider):
 # Writing: inventory rules
 
 
-def test_a_missing_provider_is_a_bad_request(client, database, provider):
+def test_a_missing_provider_is_a_bad_request_that_keeps_the_new_consumer(client, database, provider):
     answer = client.put(f"/allocations/{CONSUMER}", body({"VCPU": 1}, provider=MISSING_PROVIDER))
     assert answer.status == 400
     assert f"Allocation for resource provider '{MISSING_PROVIDER}' that does not exist." in error_of(answer)["detail"]
-    assert count_rows(database, consumers) == 0
+    # Upstream creates the consumer before it looks for providers, and keeps it.
+    assert count_rows(database, consumers) == 1
+    assert count_rows(database, allocations) == 0
 
 
 def test_an_unknown_resource_class_is_a_bad_request(client, provider):

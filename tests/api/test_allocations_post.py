@@ -146,14 +146,9 @@ def test_amounts_of_all_consumers_on_one_provider_add_up(client, database, provi
         (holding({SOURCE: {"VCPU": 5}}), 409, "would exceed the capacity"),
         (holding({SOURCE: {"MEMORY_MB": 1}}), 409, "Inventory for 'MEMORY_MB'"),
         (holding({SOURCE: {"CUSTOM_NOPE": 1}}), 400, "Unable to allocate inventory No such resource class CUSTOM_NOPE."),
-        (
-            holding({"4e5b9abc-5f6d-4a7b-8c8d-9e0f1a2b3c05": {"VCPU": 1}}),
-            400,
-            "that does not exist",
-        ),
         (holding({SOURCE: {"VCPU": 1}}, generation=7), 409, "consumer generation conflict"),
     ],
-    ids=["over capacity", "no inventory", "unknown class", "missing provider", "stale generation"],
+    ids=["over capacity", "no inventory", "unknown class", "stale generation"],
 )
 def test_a_failed_post_leaves_no_trace(client, database, providers, second, status, fragment):
     """The first consumer is valid and new; the second fails: nothing is written."""
@@ -167,6 +162,21 @@ def test_a_failed_post_leaves_no_trace(client, database, providers, second, stat
     assert table_sizes(database) == before
     assert client.get(f"/resource_providers/{DESTINATION}").json()["generation"] == 1
     assert client.get(f"/allocations/{INSTANCE}").json() == {"allocations": {}}
+
+
+def test_a_post_naming_a_missing_provider_keeps_its_new_consumers(client, database, providers):
+    """As upstream: its consumers are created before providers are looked up."""
+    missing = "4e5b9abc-5f6d-4a7b-8c8d-9e0f1a2b3c05"
+    answer = client.post(
+        "/allocations",
+        {INSTANCE: holding({DESTINATION: {"VCPU": 1}}), MIGRATION: holding({missing: {"VCPU": 1}})},
+    )
+    assert answer.status == 400
+    assert "that does not exist" in error_of(answer)["detail"]
+    sizes = table_sizes(database)
+    assert (sizes["consumers"], sizes["allocations"]) == (2, 0)
+    again = client.post("/allocations", {INSTANCE: holding({DESTINATION: {"VCPU": 1}})})
+    assert "expected 0 but got None" in error_of(again)["detail"]
 
 
 def test_a_failed_post_keeps_an_existing_consumers_allocations_and_owner(client, providers):

@@ -71,6 +71,15 @@ def test_a_class_the_provider_has_no_inventory_of_is_404(client, provider, resou
     assert f"No inventory of class {resource_class} for {PROVIDER}" in error_of(answer)["detail"]
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_an_empty_inventory_list_has_no_last_modified(client, provider, method):
+    body = {"resource_provider_generation": 0, "inventories": {}} if method == "PUT" else None
+    answer = client.request(method, INVENTORIES, body)
+    assert answer.status == 200
+    assert answer.headers["cache-control"] == "no-cache"
+    assert "last-modified" not in answer.headers
+
+
 @pytest.mark.parametrize("path", ["", "/DISK_GB"])
 def test_inventory_reads_carry_cache_headers_from_1_15_only(app, client, provider, path):
     client.post(INVENTORIES, {"resource_class": "DISK_GB", "total": 10})

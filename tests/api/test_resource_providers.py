@@ -148,6 +148,19 @@ def test_tree_fields_appear_from_1_14(app, client):
     assert newer["parent_provider_uuid"] is None
 
 
+def test_an_update_reports_when_the_provider_was_last_updated_before(client):
+    """As upstream: the previous update's time; a child never updated has none
+    (a root's creation counts as its first update)."""
+    create(client)
+    create(client, "child", OTHER, parent_provider_uuid=PROVIDER)
+    assert "last-modified" in client.put(URL, {"name": "compute"}).headers
+    first = client.put(f"/resource_providers/{OTHER}", {"name": "child-2"})
+    assert first.status == 200
+    assert first.headers["cache-control"] == "no-cache"
+    assert "last-modified" not in first.headers
+    assert "last-modified" in client.put(f"/resource_providers/{OTHER}", {"name": "child-3"}).headers
+
+
 def test_cache_headers_appear_from_1_15(app, client):
     create(client)
     assert "last-modified" not in Client(app, version="1.14").get(URL).headers

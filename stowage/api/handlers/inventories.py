@@ -48,9 +48,11 @@ def serialize_all(inventories_: list[Inventory] | list[InventoryRow], generation
     }
 
 
-def _cache_headers(request: Request, response: Response, when: datetime.datetime | None) -> Response:
-    """1.15's headers; an inventory just written (or none at all) was modified now."""
-    return response.with_cache_headers(request.version, [when])
+def _cache_headers(
+    request: Request, response: Response, when: datetime.datetime | None, now_if_unknown: bool = True
+) -> Response:
+    """1.15's headers; an inventory just written was modified now."""
+    return response.with_cache_headers(request.version, [when], now_if_unknown)
 
 
 def _reserved_may_equal_total(request: Request) -> bool:
@@ -64,7 +66,10 @@ def list_inventories(request: Request, services) -> Response:
         found = inventories.list_inventories(connection, request.route_args["uuid"])
     stamps = [row.last_modified for row in found.inventories if row.last_modified]
     response = Response(body=serialize_all(found.inventories, found.generation))
-    return _cache_headers(request, response, max(stamps) if stamps else None)
+    # An empty list has no last-modified (as upstream).
+    return _cache_headers(
+        request, response, max(stamps) if stamps else None, now_if_unknown=bool(found.inventories)
+    )
 
 
 def create_inventory(request: Request, services) -> Response:
@@ -96,16 +101,14 @@ def replace_inventories(request: Request, services) -> Response:
             _reserved_may_equal_total(request),
         )
     body = serialize_all(replacement.inventories, generation)
-    return _cache_headers(request, Response(body=body), None)
+    # Written now, unless nothing was: an empty list has no last-modified.
+    return _cache_headers(
+        request, Response(body=body), None, now_if_unknown=bool(replacement.inventories)
+    )
 
 
 def delete_inventories(request: Request, services) -> Response:
     """DELETE /resource_providers/{uuid}/inventories (1.5+; 405 before, as upstream)."""
-    if request.version < v.DELETE_ALL_INVENTORY:
-        raise errors.NotAllowed(
-            f"The method DELETE is not allowed for this resource at microversion {request.version}.",
-            ["GET", "POST", "PUT"],
-        )
     services.authorize(request, policy.INVENTORIES_DELETE)
     with services.database.write() as connection:
         inventories.delete_all_inventories(connection, request.route_args["uuid"])

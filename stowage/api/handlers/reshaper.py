@@ -12,6 +12,5 @@ def reshape(request: Request, services) -> Response:
     """POST /reshaper: 204; nothing is written unless everything succeeds."""
     services.authorize(request, policy.RESHAPE)
     replacements, allocations = reshape_request(request, incomplete_owner(services))
-    with services.database.write() as connection:
-        reshaper_domain.reshape(connection, replacements, allocations)
+    reshaper_domain.reshape(services.database, replacements, allocations)
     return no_content()

@@ -58,13 +58,6 @@ def serialize_providers(request: Request, records: list[ProviderRecord]) -> dict
     return {"resource_providers": [serialize_provider(request, record) for record in records]}
 
 
-def _require_json(request: Request) -> None:
-    """415 for a body not typed as JSON, before policy and lookups, as upstream."""
-    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-    if content_type != JSON_TYPE:
-        request.json_body()  # raises the 415 with the standard wording
-
-
 def list_providers(request: Request, services) -> Response:
     """GET /resource_providers, filtered by the parameters each microversion allows."""
     services.authorize(request, policy.RESOURCE_PROVIDERS_LIST)
@@ -95,7 +88,6 @@ def list_providers(request: Request, services) -> Response:
 def create_provider(request: Request, services) -> Response:
     """POST /resource_providers: 201 and no body before 1.20, 200 and the
     provider from 1.20; a location header either way."""
-    _require_json(request)
     services.authorize(request, policy.RESOURCE_PROVIDERS_CREATE)
     data = load_body(request, schemas.create_schema(request.version))
     with services.database.write() as connection:
@@ -122,22 +114,23 @@ def show_provider(request: Request, services) -> Response:
 def update_provider(request: Request, services) -> Response:
     """PUT /resource_providers/{uuid}: rename, and from 1.14 set the parent
     (moving and un-parenting from 1.37)."""
-    _require_json(request)
     services.authorize(request, policy.RESOURCE_PROVIDERS_UPDATE)
     uuid = request.route_args["uuid"]
     with services.database.write() as connection:
         # 404 for an unknown provider before complaints about the body, as upstream.
         providers.show_provider(connection, uuid)
         data = load_body(request, schemas.update_schema(request.version))
-        record = providers.update_provider(
+        updated = providers.update_provider(
             connection,
             uuid,
             data["name"],
             data.get("parent_provider_uuid", providers.UNCHANGED),
             allow_reparenting=request.version >= v.REPARENT,
         )
-    response = Response(body=serialize_provider(request, record))
-    return response.with_cache_headers(request.version, [record.last_modified])
+    response = Response(body=serialize_provider(request, updated.record))
+    return response.with_cache_headers(
+        request.version, [updated.previously_updated_at], now_if_unknown=False
+    )
 
 
 def delete_provider(request: Request, services) -> Response:
