@@ -12,18 +12,19 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
 from stowage import errors
 from stowage.candidates import fast, reference
 from stowage.candidates.readmodel import ReadModel
-from stowage.candidates.request import CandidateRequest, EngineOptions
+from stowage.candidates.request import CandidateRequest, EngineOptions, RequestGroup
 from stowage.candidates.results import CandidateResult
 from stowage.candidates.snapshot import Snapshot
 from stowage.storage.catalog import STANDARD_CLASSES, STANDARD_TRAITS
 from stowage.storage.changes import changed_roots, current_revision, load_trees
-from stowage.storage.providers import resource_class_ids, trait_ids
+from stowage.storage.providers import any_provider_in_aggregates, resource_class_ids, trait_ids
 from stowage.storage.snapshot import load_snapshot
 
 LOG = logging.getLogger(__name__)
@@ -104,12 +105,60 @@ class CandidateFinder:
     def find(
         self, connection: Connection, request: CandidateRequest, options: EngineOptions
     ) -> CandidateResult:
-        """Candidates for ``request``; 400 if it names an unknown class or trait."""
-        check_names(connection, request)
+        """Candidates for ``request``; 400 if it names an unknown class or trait
+        that upstream would reach (see ``first_unknown_name``)."""
+        unknown = first_unknown_name(connection, request)
+        if unknown is not None:
+            if self._empty_before(connection, request, unknown, options):
+                return CandidateResult.empty()
+            raise unknown.error
+        return self._run(connection, request, options)
+
+    def _run(
+        self, connection: Connection, request: CandidateRequest, options: EngineOptions
+    ) -> CandidateResult:
         if self.engine == FAST_ENGINE:
             return fast.find_candidates(self.read_models.current(connection), request, options)
         snapshot = load_snapshot(connection, request.resource_classes)
         return reference.find_candidates(snapshot, request, options)
+
+    def _empty_before(
+        self,
+        connection: Connection,
+        request: CandidateRequest,
+        unknown: UnknownName,
+        options: EngineOptions,
+    ) -> bool:
+        """Whether upstream's search ends empty before it reaches ``unknown``.
+
+        Upstream takes the groups in turn and answers empty as soon as one
+        matches nothing, so a later group's names are never looked up; within
+        a group it looks up classes, then the providers in its ``member_of``,
+        then traits.
+        """
+        group = unknown.group
+        if group is None:
+            return False
+        if unknown.is_trait and group.member_of:
+            if not any_provider_in_aggregates(connection, group.member_of):
+                return True
+        for earlier in request.groups[: request.groups.index(group)]:
+            alone = CandidateRequest(groups=(earlier,), limit=1, nested_aware=request.nested_aware)
+            if not self._run(connection, alone, replace(options, randomize=False)).candidates:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class UnknownName:
+    """A class or trait a request names that does not exist, and where.
+
+    ``group`` is None for the request-wide root traits.
+    """
+
+    error: errors.BadRequest
+    group: RequestGroup | None
+    is_trait: bool
 
 
 def find_candidates(
@@ -123,9 +172,9 @@ def find_candidates(
     return (finder or CandidateFinder()).find(connection, request, options)
 
 
-def check_names(connection: Connection, request: CandidateRequest) -> None:
-    """Raise ``BadRequest`` for the first unknown name, in upstream's order:
-    root traits, then per group its classes, required and forbidden traits."""
+def first_unknown_name(connection: Connection, request: CandidateRequest) -> UnknownName | None:
+    """The first unknown name in upstream's order: root traits, then per
+    group its classes, required and forbidden traits."""
     # Only custom names need a look in the database.
     classes, traits = request.resource_classes, request.trait_names
     known_classes = (classes & STANDARD_CLASSES).union(
@@ -134,20 +183,28 @@ def check_names(connection: Connection, request: CandidateRequest) -> None:
     known_traits = (traits & STANDARD_TRAITS).union(
         trait_ids(connection, traits - STANDARD_TRAITS)
     )
-    _check_traits(sorted(request.root_required | request.root_forbidden), known_traits)
+    error = _unknown_trait(sorted(request.root_required | request.root_forbidden), known_traits)
+    if error:
+        return UnknownName(error, None, is_trait=True)
     for group in request.groups:
         for resource_class in group.resource_classes:
             if resource_class not in known_classes:
-                raise errors.BadRequest(
+                error = errors.BadRequest(
                     "Invalid resource class in resources parameter: "
                     f"No such resource class {resource_class}."
                 )
+                return UnknownName(error, group, is_trait=False)
         required = [name for any_of in group.required_traits for name in sorted(any_of)]
-        _check_traits(required, known_traits)
-        _check_traits(sorted(group.forbidden_traits), known_traits)
+        error = _unknown_trait(required, known_traits) or _unknown_trait(
+            sorted(group.forbidden_traits), known_traits
+        )
+        if error:
+            return UnknownName(error, group, is_trait=True)
+    return None
 
 
-def _check_traits(names: Iterable[str], known: Collection[str]) -> None:
+def _unknown_trait(names: Iterable[str], known: Collection[str]) -> errors.BadRequest | None:
     for name in names:
         if name not in known:
-            raise errors.BadRequest(f"No such trait(s): {name}.")
+            return errors.BadRequest(f"No such trait(s): {name}.")
+    return None

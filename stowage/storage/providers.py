@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
@@ -357,6 +358,18 @@ def resource_class_ids(connection: Connection, names: set[str]) -> dict[str, int
 
 
 # --- listing ----------------------------------------------------------------------
+
+
+def any_provider_in_aggregates(connection: Connection, member_of: Iterable[frozenset[str]]) -> bool:
+    """Whether some provider is, for every set, in one of its aggregates.
+
+    ``SELECT 1 FROM resource_providers rp WHERE rp.id IN (<members of set 1>)
+    AND rp.id IN (<members of set 2>) ... LIMIT 1``
+    """
+    query = select(resource_providers.c.id).limit(1)
+    for uuids in member_of:
+        query = query.where(_with_any_aggregate(uuids))
+    return connection.execute(query).first() is not None
 
 
 def _with_any_aggregate(uuids: frozenset[str]):
