@@ -1,12 +1,14 @@
 """The app factory: configuration in, WSGI application out."""
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import microversion_parse
 from oslo_config import cfg
@@ -25,21 +27,6 @@ LOG = logging.getLogger(__name__)
 
 SERVICE_TYPE = "placement"
 ABORTED_TRANSACTION_ATTEMPTS = 5
-_STATUS_LINES = {
-    200: "200 OK",
-    201: "201 Created",
-    204: "204 No Content",
-    400: "400 Bad Request",
-    401: "401 Unauthorized",
-    403: "403 Forbidden",
-    404: "404 Not Found",
-    405: "405 Method Not Allowed",
-    406: "406 Not Acceptable",
-    409: "409 Conflict",
-    415: "415 Unsupported Media Type",
-    500: "500 Internal Server Error",
-    501: "501 Not Implemented",
-}
 
 
 @dataclass
@@ -63,11 +50,22 @@ class Services:
         self.policy.authorize(rule, request.context, target)
 
 
-def _start(start_response, response: Response) -> Iterable[bytes]:
+@functools.cache
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+def _start(start_response, response: Response, method: str) -> Iterable[bytes]:
+    """Send ``response``. No route serves HEAD, so a HEAD always gets an
+    error, which WebOb sends upstream as a bare HTML response: no body."""
     headers = list(response.headers)
+    status = _status_line(response.status)
+    if method == "HEAD":
+        headers += [("content-type", "text/html; charset=UTF-8"), ("content-length", "0")]
+        start_response(status, headers)
+        return []
     if response.content_type and response.status != 204:
         headers.append(("content-type", response.content_type))
-    status = _STATUS_LINES.get(response.status, f"{response.status} Unknown")
     if isinstance(response.body, Iterator):
         # Sent as it is made, without a length (chunked): answers of
         # gigabytes are never whole in memory.
@@ -89,7 +87,9 @@ def _request_id(environ: dict) -> str:
 
 
 VERSION_HEADER = "openstack-api-version"
-REQUEST_ID_HEADER = "openstack-request-id"
+# Upstream's (oslo.middleware's) name for the request id; the unprefixed
+# name Stowage sent before is kept alongside.
+REQUEST_ID_HEADERS = ("x-openstack-request-id", "openstack-request-id")
 _VERSIONS = [f"1.{minor}" for minor in range(MIN_VERSION.minor, MAX_VERSION.minor + 1)]
 
 
@@ -134,7 +134,7 @@ class PlacementApp:
             response.headers.append((VERSION_HEADER, f"{SERVICE_TYPE} {version}"))
             if stage is Stage.HANDLER:
                 response.headers.append(("vary", VERSION_HEADER))
-        return _start(start_response, response)
+        return _start(start_response, response, request.method)
 
     @staticmethod
     def _negotiate_version(environ: dict) -> Version:
@@ -245,7 +245,7 @@ class FaultBarrier:
         request_id = _request_id(environ)
 
         def start_with_request_id(status, headers, exc_info=None):
-            headers.append((REQUEST_ID_HEADER, request_id))
+            headers.extend((name, request_id) for name in REQUEST_ID_HEADERS)
             return start_response(status, headers, exc_info)
 
         try:
@@ -256,7 +256,7 @@ class FaultBarrier:
         except Exception:
             LOG.exception("Unexpected error in request %s", request_id)
             response = error_response(_INTERNAL_ERROR, environ, request_id, None)
-        return _start(start_with_request_id, response)
+        return _start(start_with_request_id, response, environ.get("REQUEST_METHOD", ""))
 
 
 GC_YOUNG_THRESHOLD = 50_000

@@ -99,7 +99,7 @@ def test_a_missing_token_under_noauth2_gets_webobs_json_401(app):
     answer = Client(app, token=None).get("/resource_providers")
     assert answer.status == 401
     assert "openstack-api-version" not in answer.headers
-    assert answer.headers["openstack-request-id"].startswith("req-")
+    assert answer.headers["x-openstack-request-id"].startswith("req-")
     assert answer.json() == {
         "message": "This server could not verify that you are authorized to access the "
         "document you requested. Either you supplied the wrong credentials (e.g., bad "
@@ -191,3 +191,17 @@ def test_bodies_are_read_as_upstreams_json_parser_reads_them(client, raw, detail
     answer = client.post("/resource_providers", raw=raw)
     assert answer.status == 400
     assert only_error(answer)["detail"].startswith(f"{BAD_REQUEST}\n\n {detail}")
+
+
+@pytest.mark.parametrize("path", ["/", "/resource_providers"])
+def test_a_head_request_is_a_bare_405(client, path):
+    answer = client.request("HEAD", path)
+    assert (answer.status, answer.body) == (405, b"")
+    assert answer.headers["content-type"] == "text/html; charset=UTF-8"
+    assert answer.headers["content-length"] == "0"
+    assert answer.headers["allow"] in ("GET", "GET, POST")
+
+
+def test_every_answer_carries_upstreams_request_id_header(client):
+    for answer in (client.get("/"), client.get("/resource_providers"), client.get("/nothing")):
+        assert answer.headers["x-openstack-request-id"].startswith("req-")
