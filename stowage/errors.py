@@ -273,11 +273,23 @@ class UnknownInventoryClass(InvalidInventory):
 
 
 class InventoryNotFound(NotFound):
-    """The provider has no inventory of the class named in the path."""
+    """The provider has no inventory of the class named in the path.
 
-    def __init__(self, provider_uuid: str, resource_class: str, deleting: bool = False) -> None:
+    Deleting, upstream's handler restates why its lookup failed: no such
+    inventory, or (``class_exists`` False) no such resource class.
+    """
+
+    def __init__(
+        self,
+        provider_uuid: str,
+        resource_class: str,
+        deleting: bool = False,
+        class_exists: bool = True,
+    ) -> None:
         if deleting:
-            detail = f"No inventory of class {resource_class} found for delete"
+            lead = f"No inventory of class {resource_class} found for delete"
+            reason = lead if class_exists else f"No such resource class {resource_class}."
+            detail = f"{lead}: {reason}"
         else:
             detail = f"No inventory of class {resource_class} for {provider_uuid}"
         super().__init__(detail)

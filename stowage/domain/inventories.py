@@ -107,8 +107,17 @@ def show_inventory(
     raise errors.InventoryNotFound(provider_uuid, resource_class)
 
 
+def provider_to_write(connection: Connection, provider_uuid: str) -> ProviderRow:
+    """The provider an inventory write names; raises ``ProviderNotFound``.
+
+    Upstream looks it up before it reads the body, so a missing provider is
+    a 404 whatever the body holds.
+    """
+    return get_provider(connection, provider_uuid)
+
+
 def create_inventory(
-    connection: Connection, provider_uuid: str, inventory: Inventory, reserved_may_equal_total: bool
+    connection: Connection, provider: ProviderRow, inventory: Inventory, reserved_may_equal_total: bool
 ) -> int:
     """Add one inventory; returns the new provider generation.
 
@@ -116,7 +125,7 @@ def create_inventory(
     ``InventoryExists`` and, if another writer changed the provider
     meanwhile, ``ConcurrentUpdate``.
     """
-    provider = get_provider(connection, provider_uuid)
+    provider_uuid = provider.uuid
     check_capacity(provider_uuid, [inventory], reserved_may_equal_total, creating=True)
     class_id = catalog.resource_class_ids(connection, [inventory.resource_class]).get(
         inventory.resource_class
@@ -130,7 +139,7 @@ def create_inventory(
 
 def update_inventory(
     connection: Connection,
-    provider_uuid: str,
+    provider: ProviderRow,
     generation: int,
     inventory: Inventory,
     reserved_may_equal_total: bool,
@@ -142,7 +151,8 @@ def update_inventory(
     class and ``InventoryToUpdateMissing`` when the provider has no inventory
     of the class.
     """
-    provider = _provider_at_generation(connection, provider_uuid, generation)
+    provider_uuid = provider.uuid
+    _check_generation(provider, generation)
     check_capacity(provider_uuid, [inventory], reserved_may_equal_total)
     class_id = catalog.resource_class_ids(connection, [inventory.resource_class]).get(
         inventory.resource_class
@@ -157,7 +167,7 @@ def update_inventory(
 
 def replace_inventories(
     connection: Connection,
-    provider_uuid: str,
+    provider: ProviderRow,
     generation: int,
     inventories: list[Inventory],
     reserved_may_equal_total: bool,
@@ -167,8 +177,8 @@ def replace_inventories(
     Raises ``ConcurrentUpdate`` for a stale ``generation``, then as
     ``set_inventories``.
     """
-    provider = _provider_at_generation(connection, provider_uuid, generation)
-    check_capacity(provider_uuid, inventories, reserved_may_equal_total)
+    _check_generation(provider, generation)
+    check_capacity(provider.uuid, inventories, reserved_may_equal_total)
     return set_inventories(connection, provider, inventories, in_use_lead="update conflict: ")
 
 
@@ -190,7 +200,7 @@ def delete_inventory(connection: Connection, provider_uuid: str, resource_class:
     provider = get_provider(connection, provider_uuid)
     class_id = catalog.resource_class_ids(connection, [resource_class]).get(resource_class)
     if class_id is None:
-        raise errors.InventoryNotFound(provider_uuid, resource_class, deleting=True)
+        raise errors.InventoryNotFound(provider_uuid, resource_class, deleting=True, class_exists=False)
     if storage.allocated_class_ids(connection, provider.id, [class_id]):
         raise errors.ClassesInUse(
             provider_uuid,
@@ -246,12 +256,10 @@ def set_inventories(
     return increment_generation(connection, provider)
 
 
-def _provider_at_generation(connection: Connection, provider_uuid: str, generation: int) -> ProviderRow:
-    """The provider, if the client's ``generation`` is still its current one."""
-    provider = get_provider(connection, provider_uuid)
+def _check_generation(provider: ProviderRow, generation: int) -> None:
+    """Raise ``ConcurrentUpdate`` unless ``generation`` is the provider's current one."""
     if provider.generation != generation:
         raise errors.ConcurrentUpdate("resource provider generation conflict")
-    return provider
 
 
 def _warn_if_over_capacity(

@@ -60,9 +60,11 @@ def create_provider(
     when the parent is the provider itself or does not exist.
     """
     uuid = canonical_uuid(uuid) if uuid else str(uuid_module.uuid4())
+    failure = f'Unable to create resource provider "{name}", {uuid}: {_refused("create")}'
+    if not name:
+        raise errors.BadRequest(failure + "name is required")
     parent = None
     if parent_uuid is not None:
-        failure = f'Unable to create resource provider "{name}", {uuid}: '
         if canonical_uuid(parent_uuid) == uuid:
             raise errors.BadRequest(
                 failure + "parent provider UUID cannot be same as UUID. Please set "
@@ -110,6 +112,7 @@ def update_provider(
     a forbidden move or a loop.
     """
     failure = f"Unable to save resource provider {uuid}: "
+    refused = failure + _refused("update")
     if isinstance(parent_uuid, str):
         provider, parent = _read_locking_trees(connection, [uuid, canonical_uuid(parent_uuid)])
     elif parent_uuid is None:
@@ -123,26 +126,27 @@ def update_provider(
     moved: list[int] = []
     if parent_uuid is not UNCHANGED and parent_uuid is not None:
         if parent is None:
-            raise errors.BadRequest(failure + "parent provider UUID does not exist.")
+            # Upstream names this check "create" in an update too.
+            raise errors.BadRequest(failure + _refused("create") + "parent provider UUID does not exist.")
         if (
             provider.parent_provider_id is not None
             and provider.parent_provider_id != parent.id
             and not allow_reparenting
         ):
             raise errors.BadRequest(
-                failure + "re-parenting a provider is not currently allowed."
+                refused + "re-parenting a provider is not currently allowed."
             )
         moved = storage.subtree_ids(connection, provider)
         if parent.id in moved:
             raise errors.BadRequest(
-                failure + "creating loop in the provider tree is not allowed."
+                refused + "creating loop in the provider tree is not allowed."
             )
         parent_id = parent.id
         root_id = _root_id(parent)
     elif parent_uuid is None and provider.parent_provider_id is not None:
         if not allow_reparenting:
             raise errors.BadRequest(
-                failure + "un-parenting a provider is not currently allowed."
+                refused + "un-parenting a provider is not currently allowed."
             )
         moved = storage.subtree_ids(connection, provider)
         parent_id = None
@@ -151,6 +155,11 @@ def update_provider(
         raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
     storage.update_provider_row(connection, provider, name, parent_id, root_id, moved)
     return ProviderUpdate(show_provider(connection, uuid), provider.updated_at)
+
+
+def _refused(action: str) -> str:
+    """How upstream's objects word a refused create or update."""
+    return f"Object action {action} failed because: "
 
 
 def _root_id(provider: ProviderRow) -> int:

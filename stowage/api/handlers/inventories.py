@@ -76,10 +76,11 @@ def create_inventory(request: Request, services) -> Response:
     """POST /resource_providers/{uuid}/inventories: 201, a location and the inventory."""
     services.authorize(request, policy.INVENTORIES_CREATE)
     uuid = request.route_args["uuid"]
-    inventory = schemas.inventory_to_create(request)
     with services.database.write() as connection:
+        provider = inventories.provider_to_write(connection, uuid)
+        inventory = schemas.inventory_to_create(request)
         generation = inventories.create_inventory(
-            connection, uuid, inventory, _reserved_may_equal_total(request)
+            connection, provider, inventory, _reserved_may_equal_total(request)
         )
     location = request.absolute_url(f"/resource_providers/{uuid}/inventories/{inventory.resource_class}")
     response = Response(
@@ -91,11 +92,12 @@ def create_inventory(request: Request, services) -> Response:
 def replace_inventories(request: Request, services) -> Response:
     """PUT /resource_providers/{uuid}/inventories: the provider's whole inventory."""
     services.authorize(request, policy.INVENTORIES_UPDATE)
-    replacement = schemas.inventories_to_set(request)
     with services.database.write() as connection:
+        provider = inventories.provider_to_write(connection, request.route_args["uuid"])
+        replacement = schemas.inventories_to_set(request)
         generation = inventories.replace_inventories(
             connection,
-            request.route_args["uuid"],
+            provider,
             replacement.generation,
             replacement.inventories,
             _reserved_may_equal_total(request),
@@ -128,11 +130,12 @@ def show_inventory(request: Request, services) -> Response:
 def update_inventory(request: Request, services) -> Response:
     """PUT /resource_providers/{uuid}/inventories/{resource_class}."""
     services.authorize(request, policy.INVENTORIES_UPDATE)
-    update = schemas.inventory_to_update(request, request.route_args["resource_class"])
     with services.database.write() as connection:
+        provider = inventories.provider_to_write(connection, request.route_args["uuid"])
+        update = schemas.inventory_to_update(request, request.route_args["resource_class"])
         generation = inventories.update_inventory(
             connection,
-            request.route_args["uuid"],
+            provider,
             update.generation,
             update.inventory,
             _reserved_may_equal_total(request),

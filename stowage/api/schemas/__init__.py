@@ -2,6 +2,12 @@
 
 One module per resource holds its JSON schemas; this module holds the
 machinery every schema shares.
+
+A failed validation answers 400 with jsonschema's whole message, which prints
+the failing schema fragment in its key order. So every schema here equals
+upstream's, down to key order and keywords that do nothing (the
+``tests/conformance/test_schemas.py`` spec holds each pair side by side).
+Treat schemas as read-only: validators are cached per schema object.
 """
 from __future__ import annotations
 
@@ -12,43 +18,79 @@ import jsonschema
 
 from stowage import errors
 from stowage.api.http import Request
+from stowage.api.versions import Version
 
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+BODY_LEAD = "JSON does not validate: "
+QUERY_LEAD = "Invalid query string parameters: "
 
 
-@FORMAT_CHECKER.checks("uuid")
-def is_uuid_like(value: object) -> bool:
-    """Accept a UUID with or without dashes, in any case, as upstream does."""
+def is_uuid(value: object) -> bool:
+    """oslo.utils' ``is_uuid_like``, which upstream applies to bodies and paths.
+
+    Any case, dashes anywhere or none, and the ``urn:``, ``uuid:`` and brace
+    decorations ``uuid.UUID`` accepts; anything but a string is not a uuid.
+    """
     if not isinstance(value, str):
-        return True  # type errors are the 'type' keyword's business
+        return False
     try:
-        return uuid.UUID(value).hex == value.replace("-", "").lower()
+        parsed = uuid.UUID(value)
     except ValueError:
         return False
+    bare = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
+    return parsed.hex == bare
 
 
-_validators: dict[int, jsonschema.protocols.Validator] = {}
+# Bodies: every jsonschema format, with upstream's own reading of "uuid".
+BODY_FORMATS = jsonschema.FormatChecker()
+BODY_FORMATS.checks("uuid")(is_uuid)
+# Query strings: upstream checks them with jsonschema's stock formats, whose
+# "uuid" wants the dashed form.
+QUERY_FORMATS = jsonschema.FormatChecker()
+
+_validators: dict[tuple[int, int], tuple[dict, jsonschema.protocols.Validator]] = {}
 
 
-def _validator(schema: dict) -> jsonschema.protocols.Validator:
-    # Schemas are module constants, so their id() is a stable cache key.
-    validator = _validators.get(id(schema))
-    if validator is None:
+def _validator(schema: dict, formats: jsonschema.FormatChecker) -> jsonschema.protocols.Validator:
+    # Keyed by identity; the entry keeps the schema alive, so its id() cannot
+    # be reused by another object. Schema selectors return long-lived objects
+    # (one per shape), which keeps this cache small.
+    key = (id(schema), id(formats))
+    cached = _validators.get(key)
+    if cached is None or cached[0] is not schema:
         validator_class = jsonschema.validators.validator_for(schema)
-        validator = validator_class(schema, format_checker=FORMAT_CHECKER)
-        _validators[id(schema)] = validator
-    return validator
+        cached = (schema, validator_class(schema, format_checker=formats))
+        _validators[key] = cached
+    return cached[1]
 
 
-def validate(data: Any, schema: dict, what: str = "JSON") -> Any:
-    """Return ``data`` if it matches ``schema``; otherwise raise 400.
+def by_version(table: tuple[tuple[Version, dict], ...], version: Version) -> dict:
+    """The schema of ``table``'s newest entry introduced at or before ``version``.
 
-    The message keeps jsonschema's full wording (including "Failed
-    validating ..."), which clients have long matched on.
+    ``table`` lists ``(since, schema)`` newest first; a ``version`` older
+    than its oldest entry (an endpoint's own minimum) is a ``LookupError``.
     """
-    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(data))
+    for since, schema in table:
+        if version >= since:
+            return schema
+    raise LookupError(f"no schema at microversion {version}")
+
+
+def validation_error(
+    data: Any, schema: dict, formats: jsonschema.FormatChecker = BODY_FORMATS
+) -> jsonschema.ValidationError | None:
+    """The error jsonschema's ``validate`` would raise (its ``best_match``), if any."""
+    return jsonschema.exceptions.best_match(_validator(schema, formats).iter_errors(data))
+
+
+def validate(data: Any, schema: dict) -> Any:
+    """Return the body ``data`` if it matches ``schema``; otherwise raise 400.
+
+    The message is upstream's: "JSON does not validate: " and jsonschema's
+    full text (including "Failed validating ...").
+    """
+    error = validation_error(data, schema)
     if error is not None:
-        raise errors.BadRequest(f"{what} does not validate: {error}")
+        raise errors.BadRequest(f"{BODY_LEAD}{error}")
     return data
 
 
@@ -63,13 +105,13 @@ def single_query_values(request: Request) -> dict[str, str]:
 
 
 def validate_query(request: Request, schema: dict) -> dict[str, str]:
-    """Validate the single-valued query parameters against ``schema``."""
+    """Validate the single-valued query parameters against ``schema``.
+
+    The 400 reads "Invalid query string parameters: " and jsonschema's full
+    text, as upstream's ``validate_query_params``.
+    """
     query = single_query_values(request)
-    try:
-        return validate(query, schema, what="Invalid query string parameters")
-    except errors.BadRequest as exc:
-        raise errors.BadRequest(exc.detail.replace(" does not validate: ", ": ", 1))
-
-
-def is_uuid(value: str) -> bool:
-    return is_uuid_like(value) if isinstance(value, str) else False
+    error = validation_error(query, schema, QUERY_FORMATS)
+    if error is not None:
+        raise errors.BadRequest(f"{QUERY_LEAD}{error}")
+    return query

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from stowage.api.http import Request
 from stowage.api.schemas import load_body
-from stowage.api.versions import AGGREGATE_GENERATION
+from stowage.api.versions import AGGREGATE_GENERATION, Version
 
 AGGREGATE_LIST = {"type": "array", "items": {"type": "string", "format": "uuid"}, "uniqueItems": True}
 
@@ -32,8 +32,12 @@ class AggregatesUpdate:
     generation: int | None
 
 
+def body_schema(version: Version) -> dict:
+    return BODY_WITH_GENERATION if version >= AGGREGATE_GENERATION else BODY_LIST
+
+
 def aggregates_update(request: Request) -> AggregatesUpdate:
+    body = load_body(request, body_schema(request.version))
     if request.version >= AGGREGATE_GENERATION:
-        body = load_body(request, BODY_WITH_GENERATION)
         return AggregatesUpdate(body["aggregates"], body["resource_provider_generation"])
-    return AggregatesUpdate(load_body(request, BODY_LIST), None)
+    return AggregatesUpdate(body, None)

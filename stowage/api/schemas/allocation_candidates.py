@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from stowage import errors
 from stowage.api import versions as v
 from stowage.api.http import Request
+from stowage.api.schemas import by_version
 from stowage.api.schemas import query as parsers
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, GroupPolicy, RequestGroup
@@ -26,36 +27,69 @@ _GROUP_PARAMETERS = ("resources", "required", "member_of", "in_tree")
 _ROOT_REQUIRED_SYNTAX = Version(1, 38)
 
 
-def query_schema(version: Version) -> dict:
-    """The JSON schema of the (last-valued) query parameters at ``version``."""
+def _query_schema(version: Version) -> dict:
+    """The JSON schema of the (last-valued) query parameters at ``version``.
+
+    Key order and the odd one-element type lists are upstream's, which its
+    messages print.
+    """
+    granular = version >= v.GRANULAR
     properties: dict[str, dict] = {}
-    schema: dict = {"type": "object", "properties": properties, "additionalProperties": False}
-    if version < v.GRANULAR:
+    if not granular:
         properties["resources"] = {"type": "string"}
-        schema["required"] = ["resources"]
-        if version >= v.CANDIDATES_REQUIRED:
-            properties["required"] = {"type": ["string"]}
-        if version >= v.CANDIDATES_MEMBER_OF:
-            properties["member_of"] = {"type": ["string"]}
-    else:
-        suffix = STRING_SUFFIX if version >= v.STRING_SUFFIXES else NUMBERED_SUFFIX
-        names = ["resources", "required", "member_of"]
-        if version >= v.CANDIDATES_IN_TREE:
-            names.append("in_tree")
-        schema["patternProperties"] = {f"^{name}({suffix})?$": {"type": "string"} for name in names}
-        properties["group_policy"] = {"type": "string", "enum": ["none", "isolate"]}
     if version >= v.CANDIDATES_LIMIT:
+        # Always a string in a query; an integer is accepted all the same.
         properties["limit"] = {
             "type": ["integer", "string"],
             "pattern": "^[1-9][0-9]*$",
             "minimum": 1,
             "minLength": 1,
         }
+    if granular:
+        properties["group_policy"] = {"type": "string", "enum": ["none", "isolate"]}
+    else:
+        if version >= v.CANDIDATES_REQUIRED:
+            properties["required"] = {"type": ["string"]}
+        if version >= v.CANDIDATES_MEMBER_OF:
+            properties["member_of"] = {"type": ["string"]}
     if version >= v.ROOT_REQUIRED:
         properties["root_required"] = {"type": ["string"]}
     if version >= v.SAME_SUBTREE:
         properties["same_subtree"] = {"type": ["string"]}
+    schema: dict = {"type": "object", "properties": properties}
+    if not granular:
+        schema["required"] = ["resources"]
+    schema["additionalProperties"] = False
+    if granular:
+        suffix = STRING_SUFFIX if version >= v.STRING_SUFFIXES else NUMBERED_SUFFIX
+        names = ["resources", "required", "member_of"]
+        if version >= v.CANDIDATES_IN_TREE:
+            names.append("in_tree")
+        schema["patternProperties"] = {f"^{name}({suffix})?$": {"type": "string"} for name in names}
     return schema
+
+
+# Newest first: every microversion at which the query schema changes. One
+# object per shape, since validators are cached per schema.
+QUERY_SCHEMAS = tuple(
+    (since, _query_schema(since))
+    for since in (
+        v.SAME_SUBTREE,
+        v.ROOT_REQUIRED,
+        v.STRING_SUFFIXES,
+        v.CANDIDATES_IN_TREE,
+        v.GRANULAR,
+        v.CANDIDATES_MEMBER_OF,
+        v.CANDIDATES_REQUIRED,
+        v.CANDIDATES_LIMIT,
+        v.ALLOCATION_CANDIDATES,
+    )
+)
+
+
+def query_schema(version: Version) -> dict:
+    """The query schema of GET /allocation_candidates (1.10+) at ``version``."""
+    return by_version(QUERY_SCHEMAS, version)
 
 
 @dataclass

@@ -15,18 +15,19 @@ with the same 1.28, 1.34 and 1.38 additions.
 """
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 
 from stowage import errors
 from stowage.api.http import Request
-from stowage.api.schemas import load_body
+from stowage.api.schemas import by_version, load_body
 from stowage.api.versions import (
     ALLOCATIONS_DICT,
+    BASE,
     CONSUMER_GENERATION,
     CONSUMER_TYPES,
     MAPPINGS,
+    POST_ALLOCATIONS,
     REQUIRE_PROJECT_USER,
     Version,
 )
@@ -47,6 +48,9 @@ _AMOUNTS = {
     "patternProperties": {RESOURCE_CLASS_NAME: {"type": "integer", "minimum": 1}},
     "additionalProperties": False,
 }
+# "additionalProperties" does nothing to an integer or null, but upstream has
+# it: it is printed in messages and can change the error best_match picks.
+_CONSUMER_GENERATION = {"type": ["integer", "null"], "additionalProperties": False}
 _MAPPINGS = {
     "type": "object",
     "minProperties": 1,
@@ -58,84 +62,74 @@ _MAPPINGS = {
         }
     },
 }
+_CONSUMER_TYPE = {"type": "string", "pattern": CONSUMER_TYPE_NAME, "minLength": 1, "maxLength": 255}
+
+# Key order below is upstream's, which its error messages print; it differs
+# between shapes (e.g. "required" before or after "additionalProperties").
 
 
 def _list_form(with_owner: bool) -> dict:
     """The list-shaped PUT body of microversions 1.0 - 1.11."""
-    schema = {
+    provider = {
         "type": "object",
-        "properties": {
-            "allocations": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "resource_provider": {
-                            "type": "object",
-                            "properties": {"uuid": {"type": "string", "format": "uuid"}},
-                            "required": ["uuid"],
-                            "additionalProperties": False,
-                        },
-                        "resources": _AMOUNTS,
-                    },
-                    "required": ["resource_provider", "resources"],
-                    "additionalProperties": False,
-                },
-            }
-        },
-        "required": ["allocations"],
+        "properties": {"uuid": {"type": "string", "format": "uuid"}},
+        "additionalProperties": False,
+        "required": ["uuid"],
+    }
+    entry = {
+        "type": "object",
+        "properties": {"resource_provider": provider, "resources": _AMOUNTS},
+        "required": ["resource_provider", "resources"],
         "additionalProperties": False,
     }
+    properties: dict = {"allocations": {"type": "array", "minItems": 1, "items": entry}}
+    required = ["allocations"]
     if with_owner:
-        schema["properties"].update(project_id=_OWNER, user_id=_OWNER)
-        schema["required"] += ["project_id", "user_id"]
-    return schema
-
-
-def consumer_body(
-    may_be_empty: bool, generation: bool = False, mappings: bool = False, consumer_type: bool = False
-) -> dict:
-    """The dict-shaped body for one consumer (1.12+ PUT, each POST and reshape entry)."""
-    schema = {
+        properties.update(project_id=_OWNER, user_id=_OWNER)
+        required += ["project_id", "user_id"]
+    return {
         "type": "object",
-        "properties": {
-            "allocations": {
-                "type": "object",
-                "minProperties": 0 if may_be_empty else 1,
-                "patternProperties": {
-                    UUID_KEY: {
-                        "type": "object",
-                        "properties": {
-                            "generation": {"type": "integer"},
-                            "resources": _AMOUNTS,
-                        },
-                        "required": ["resources"],
-                        "additionalProperties": False,
-                    }
-                },
-                "additionalProperties": False,
-            },
-            "project_id": _OWNER,
-            "user_id": _OWNER,
-        },
-        "required": ["allocations", "project_id", "user_id"],
+        "properties": properties,
+        "required": required,
         "additionalProperties": False,
     }
-    if generation:
-        schema["properties"]["consumer_generation"] = {"type": ["integer", "null"]}
-        schema["required"].append("consumer_generation")
-    if mappings:
-        schema["properties"]["mappings"] = copy.deepcopy(_MAPPINGS)
-    if consumer_type:
-        schema["properties"]["consumer_type"] = {
-            "type": "string",
-            "pattern": CONSUMER_TYPE_NAME,
-            "minLength": 1,
-            "maxLength": 255,
-        }
-        schema["required"].append("consumer_type")
-    return schema
+
+
+def consumer_body(version: Version, may_be_empty: bool = True) -> dict:
+    """The dict-shaped body for one consumer at ``version`` (1.12+ PUT, each
+    POST and reshaper entry); ``may_be_empty`` allows ``"allocations": {}``.
+    """
+    by_provider = {
+        "type": "object",
+        "properties": {"generation": {"type": "integer"}, "resources": _AMOUNTS},
+        "required": ["resources"],
+        "additionalProperties": False,
+    }
+    properties: dict = {
+        "allocations": {
+            "type": "object",
+            "minProperties": 0 if may_be_empty else 1,
+            "patternProperties": {UUID_KEY: by_provider},
+            "additionalProperties": False,
+        },
+        "project_id": _OWNER,
+        "user_id": _OWNER,
+    }
+    required = ["allocations", "project_id", "user_id"]
+    if version >= CONSUMER_GENERATION:
+        properties["consumer_generation"] = _CONSUMER_GENERATION
+        required.append("consumer_generation")
+    if version >= MAPPINGS:
+        properties["mappings"] = _MAPPINGS
+    if version >= CONSUMER_TYPES:
+        properties["consumer_type"] = _CONSUMER_TYPE
+        required.append("consumer_type")
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "required": required,
+    }
 
 
 def consumers_body(version: Version, min_consumers: int) -> dict:
@@ -143,48 +137,34 @@ def consumers_body(version: Version, min_consumers: int) -> dict:
     return {
         "type": "object",
         "minProperties": min_consumers,
-        "patternProperties": {
-            UUID_KEY: consumer_body(
-                may_be_empty=True,
-                generation=version >= CONSUMER_GENERATION,
-                mappings=version >= MAPPINGS,
-                consumer_type=version >= CONSUMER_TYPES,
-            )
-        },
         "additionalProperties": False,
+        "patternProperties": {UUID_KEY: consumer_body(version)},
     }
 
 
-PUT_1_0 = _list_form(with_owner=False)
-PUT_1_8 = _list_form(with_owner=True)
-PUT_1_12 = consumer_body(may_be_empty=False)
-PUT_1_28 = consumer_body(may_be_empty=True, generation=True)
-PUT_1_34 = consumer_body(may_be_empty=True, generation=True, mappings=True)
-PUT_1_38 = consumer_body(may_be_empty=True, generation=True, mappings=True, consumer_type=True)
-
-# Built once per distinct shape: validators are cached by schema identity.
-_POST_SCHEMAS: dict[tuple[bool, bool, bool, int], dict] = {}
-
-
-def _put_schema(version: Version) -> dict:
-    if version >= CONSUMER_TYPES:
-        return PUT_1_38
-    if version >= MAPPINGS:
-        return PUT_1_34
-    if version >= CONSUMER_GENERATION:
-        return PUT_1_28
-    if version >= ALLOCATIONS_DICT:
-        return PUT_1_12
-    if version >= REQUIRE_PROJECT_USER:
-        return PUT_1_8
-    return PUT_1_0
+# Newest first; one object per shape, since validators are cached per schema.
+PUT_SCHEMAS = (
+    (CONSUMER_TYPES, consumer_body(CONSUMER_TYPES)),
+    (MAPPINGS, consumer_body(MAPPINGS)),
+    (CONSUMER_GENERATION, consumer_body(CONSUMER_GENERATION)),
+    (ALLOCATIONS_DICT, consumer_body(ALLOCATIONS_DICT, may_be_empty=False)),
+    (REQUIRE_PROJECT_USER, _list_form(with_owner=True)),
+    (BASE, _list_form(with_owner=False)),
+)
+POST_SCHEMAS = tuple(
+    (since, consumers_body(since, min_consumers=1))
+    for since in (CONSUMER_TYPES, MAPPINGS, CONSUMER_GENERATION, POST_ALLOCATIONS)
+)
 
 
-def post_schema(version: Version, min_consumers: int = 1) -> dict:
-    shape = (version >= CONSUMER_GENERATION, version >= MAPPINGS, version >= CONSUMER_TYPES, min_consumers)
-    if shape not in _POST_SCHEMAS:
-        _POST_SCHEMAS[shape] = consumers_body(version, min_consumers)
-    return _POST_SCHEMAS[shape]
+def put_schema(version: Version) -> dict:
+    """``PUT /allocations/{consumer}`` at ``version``."""
+    return by_version(PUT_SCHEMAS, version)
+
+
+def post_schema(version: Version) -> dict:
+    """``POST /allocations`` (1.13+) at ``version``."""
+    return by_version(POST_SCHEMAS, version)
 
 
 def consumer_uuid(text: str) -> str:
@@ -234,7 +214,7 @@ def consumer_allocations(
 
 def put_request(request: Request, consumer: str, incomplete: IncompleteOwner) -> ConsumerAllocations:
     """``PUT /allocations/{consumer}``: the validated body as a domain request."""
-    body = load_body(request, _put_schema(request.version))
+    body = load_body(request, put_schema(request.version))
     return consumer_allocations(request.version, consumer, body, incomplete)
 
 

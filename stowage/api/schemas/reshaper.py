@@ -10,20 +10,17 @@ The consumer bodies follow ``POST /allocations`` of the same microversion
 from __future__ import annotations
 
 from stowage.api.http import Request
-from stowage.api.schemas import load_body
+from stowage.api.schemas import by_version, load_body
 from stowage.api.schemas.allocations import (
     UUID_KEY,
     IncompleteOwner,
     consumers_body,
     consumers_requests,
 )
-from stowage.api.schemas.inventories import REPLACE_ALL
-from stowage.api.versions import CONSUMER_TYPES, MAPPINGS, Version
+from stowage.api.schemas.inventories import REPLACE_ALL, inventories_from
+from stowage.api.versions import CONSUMER_TYPES, MAPPINGS, RESHAPER, Version
 from stowage.domain.allocations import ConsumerAllocations
-from stowage.domain.inventories import Inventory
 from stowage.domain.reshaper import InventoryReplacement
-
-_INVENTORY_FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size", "allocation_ratio")
 
 
 def reshape_body(version: Version) -> dict:
@@ -32,8 +29,9 @@ def reshape_body(version: Version) -> dict:
         "properties": {
             "inventories": {
                 "type": "object",
-                "minProperties": 1,
                 "patternProperties": {UUID_KEY: REPLACE_ALL},
+                # At least one provider: a reshape moves inventory.
+                "minProperties": 1,
                 "additionalProperties": False,
             },
             # Nothing may be allocated (yet) of the inventory being moved.
@@ -44,34 +42,24 @@ def reshape_body(version: Version) -> dict:
     }
 
 
-# One schema per distinct shape, so validators are cached.
-_SCHEMAS: dict[tuple[bool, bool], dict] = {}
+# Newest first; one object per shape, since validators are cached per schema.
+SCHEMAS = tuple((since, reshape_body(since)) for since in (CONSUMER_TYPES, MAPPINGS, RESHAPER))
 
 
-def _schema(version: Version) -> dict:
-    shape = (version >= MAPPINGS, version >= CONSUMER_TYPES)
-    if shape not in _SCHEMAS:
-        _SCHEMAS[shape] = reshape_body(version)
-    return _SCHEMAS[shape]
-
-
-def _inventory(resource_class: str, fields: dict) -> Inventory:
-    settable = {name: fields[name] for name in _INVENTORY_FIELDS if name in fields}
-    if "allocation_ratio" in settable:
-        settable["allocation_ratio"] = float(settable["allocation_ratio"])
-    return Inventory(resource_class=resource_class, **settable)
+def body_schema(version: Version) -> dict:
+    return by_version(SCHEMAS, version)
 
 
 def reshape_request(
     request: Request, incomplete: IncompleteOwner
 ) -> tuple[list[InventoryReplacement], list[ConsumerAllocations]]:
     """The validated body as inventory replacements and consumer allocations."""
-    body = load_body(request, _schema(request.version))
+    body = load_body(request, body_schema(request.version))
     replacements = [
         InventoryReplacement(
             provider_uuid=provider,
             generation=entry["resource_provider_generation"],
-            inventories=[_inventory(name, fields) for name, fields in entry["inventories"].items()],
+            inventories=inventories_from(entry["inventories"]),
         )
         for provider, entry in body["inventories"].items()
     ]

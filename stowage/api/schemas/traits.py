@@ -1,18 +1,19 @@
 """Trait names, the ``GET /traits`` query and the provider-traits body."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from stowage import errors
 from stowage.api.http import Request
-from stowage.api.schemas import load_body, validate_query
+from stowage.api.schemas import load_body, validate_query, validation_error
 from stowage.domain.traits import TraitFilter
 
 MAX_NAME_LENGTH = 255
-_CUSTOM_NAME = re.compile(r"CUSTOM_[A-Z0-9_]+")
 
 TRAIT_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+# PUT /traits/{name}: the path's name, checked as upstream checks it (so a
+# trailing newline passes the pattern, as with every jsonschema pattern).
+CUSTOM_TRAIT_NAME = {**TRAIT_NAME, "pattern": "^CUSTOM_[A-Z0-9_]+$"}
 
 LIST_QUERY = {
     "type": "object",
@@ -43,7 +44,7 @@ class ProviderTraitsUpdate:
 
 def custom_trait_name(name: str) -> str:
     """``name`` if it may name a custom trait; ``InvalidTraitName`` otherwise."""
-    if len(name) > MAX_NAME_LENGTH or not _CUSTOM_NAME.fullmatch(name):
+    if validation_error(name, CUSTOM_TRAIT_NAME) is not None:
         raise errors.InvalidTraitName(name)
     return name
 
