@@ -14,12 +14,11 @@ from collections import defaultdict
 
 from sqlalchemy import select, update
 
+from bench.measure import LoadResult
+from bench.scenarios import CUSTOM_TRAITS, ProviderSpec, depth_by_name
 from stowage.storage import schema
 from stowage.storage.common import bump_revision, insert_ignoring_duplicates, utcnow
 from stowage.storage.database import Database
-
-from bench.measure import LoadResult
-from bench.scenarios import CUSTOM_TRAITS, ProviderSpec, depth_by_name
 
 _CHUNK = 5000
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -69,7 +68,7 @@ class Client:
                 connection.request(method, path, body=payload, headers=headers)
                 response = connection.getresponse()
                 raw = response.read()
-            except (TimeoutError, socket.timeout) as error:
+            except TimeoutError as error:
                 self._drop_connection()
                 raise RequestTimedOut(f"{method} {path}") from error
             except (ConnectionError, http.client.HTTPException):

@@ -187,7 +187,7 @@ def _free_port() -> int:
 def _run_server(worker_class: str, port: int, state_dir: str) -> None:
     from stowage.cmd import serve
 
-    sys.stderr = open(os.devnull, "w")  # gunicorn's log would drown the table
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - gunicorn's log would drown the table; kept for the process's life
     conf = _bench_conf(state_dir)
     # gunicorn quietly turns "sync" with more than one thread into gthread.
     threads = 1 if worker_class == "sync" else serve.DEFAULT_THREADS

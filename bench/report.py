@@ -33,7 +33,7 @@ def machine_facts(stowage_python: str, upstream_python: str, postgresql_version:
     version_of = "import importlib.metadata as m, sys; print(sys.version.split()[0], m.version({!r}))"
     commit = _first_line(["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"])
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model,
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
@@ -81,7 +81,8 @@ def render(results: dict) -> str:
         f"Stowage {facts['stowage']} (Python, gunicorn: {facts['stowage_python_gunicorn']}); "
         f"upstream (Python, openstack-placement: {facts['upstream_python_placement']}).",
         f"Both: gunicorn, {results['workers']} workers × {results['threads']} threads (gthread), "
-        f"keep-alive {results.get('keep_alive', 2)} s, noauth2 on loopback, one PostgreSQL database each; microversion 1.39; "
+        f"keep-alive {results.get('keep_alive', 2)} s, noauth2 on loopback, one PostgreSQL database each; "
+        "microversion 1.39; "
         f"per-request timeout {results['timeout']:g} s. Client, servers and PostgreSQL share "
         "the machine.",
         "",

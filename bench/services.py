@@ -9,6 +9,7 @@ differ.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -183,10 +184,8 @@ class Service:
             self.process.wait()
         # Workers may outlive their master for a moment; a new server must
         # not start while an old worker still answers on the port.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as probe:

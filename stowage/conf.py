@@ -155,7 +155,7 @@ def database_url(conf: cfg.ConfigOpts) -> str:
     if url:
         # Operators' files say postgresql:// or postgresql+psycopg2://;
         # Stowage speaks psycopg 3.
-        if url.startswith("postgresql://") or url.startswith("postgresql+psycopg2://"):
+        if url.startswith(("postgresql://", "postgresql+psycopg2://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
     state_dir = conf.stowage.state_dir

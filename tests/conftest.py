@@ -22,6 +22,20 @@ def pytest_addoption(parser):
         help="SQLAlchemy URL of a scratch PostgreSQL database for the backend tests "
         "(default: $STOWAGE_TEST_POSTGRESQL_URL).",
     )
+    parser.addoption(
+        "--seeds",
+        dest="differential_seeds",
+        default="3",
+        help="Seeds of the differential test (tests/differential): a count N (seeds 1..N), "
+        "a comma-separated list (7,11 or 7, for one seed) or a range (100-119). Default: 3.",
+    )
+    parser.addoption(
+        "--steps",
+        dest="differential_steps",
+        type=int,
+        default=500,
+        help="Requests per seed of the differential test. Default: 500.",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -31,14 +31,15 @@ ABORTED_TRANSACTION_ATTEMPTS = 5
 
 @dataclass
 class Services:
-    """What handlers need besides the request: config, database and policy."""
+    """What handlers need besides the request: config, database, policy and
+    the candidate engine."""
 
     conf: cfg.ConfigOpts
     database: Database
     policy: PolicyEnforcer
     # The candidate engine [stowage] candidate_engine names, with its
     # per-process read model (fast engine).
-    candidate_finder: CandidateFinder | None = None
+    candidate_finder: CandidateFinder
 
     def authorize(self, request: Request, rule: str, target: dict | None = None) -> None:
         """Raise ``Forbidden`` unless the caller may perform ``rule``."""
@@ -147,9 +148,9 @@ class PlacementApp:
         try:
             found = microversion_parse.extract_version(headers, SERVICE_TYPE, _VERSIONS)
         except ValueError as exc:
-            raise errors.NotAcceptable(f"Invalid microversion: {exc}")
+            raise errors.NotAcceptable(f"Invalid microversion: {exc}") from None
         except TypeError as exc:
-            raise errors.BadRequest(f"Invalid microversion: {exc}")
+            raise errors.BadRequest(f"Invalid microversion: {exc}") from None
         return Version(found.major, found.minor)
 
     def _route(self, request: Request) -> Route:
@@ -229,7 +230,7 @@ def _check_request_headers(request: Request) -> None:
         try:
             length_value = int(length)
         except ValueError:
-            raise errors.BadRequest("content-length header must be an integer")
+            raise errors.BadRequest("content-length header must be an integer") from None
         if length_value > 0 and not request.environ.get("CONTENT_TYPE"):
             raise errors.BadRequest("content-type header required when content-length > 0")
 

@@ -7,11 +7,12 @@ is faster; see docs/decisions.md.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,6 +21,9 @@ import orjson
 from stowage import errors
 from stowage.api.versions import CACHE_HEADERS, Version
 
+# How every refused query string begins, as upstream words it.
+QUERY_LEAD = "Invalid query string parameters: "
+
 JSON_TYPE = "application/json"
 
 
@@ -27,15 +31,15 @@ class Request:
     """One HTTP request, parsed once at the edge."""
 
     __slots__ = (
+        "_body",
+        "_query",
+        "context",
         "environ",
         "method",
         "path",
+        "request_id",
         "route_args",
         "version",
-        "context",
-        "request_id",
-        "_query",
-        "_body",
     )
 
     def __init__(self, environ: dict, request_id: str) -> None:
@@ -44,10 +48,8 @@ class Request:
         path = environ.get("PATH_INFO", "") or "/"
         # WSGI hands us latin-1 decoded bytes; resource class and trait names
         # in paths may be UTF-8.
-        try:
+        with contextlib.suppress(UnicodeError):
             path = path.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            pass
         self.path: str = path
         self.route_args: dict[str, str] = {}
         self.version: Version = Version(1, 0)
@@ -69,8 +71,9 @@ class Request:
             raw = self.environ.get("QUERY_STRING", "")
             try:
                 self._query = parse_qs(raw, keep_blank_values=True, errors="strict")
-            except UnicodeDecodeError:
-                raise errors.BadRequest("Query string is not valid UTF-8.")
+            except UnicodeDecodeError as exc:
+                # Upstream's text: its query validation reports the codec's error.
+                raise errors.BadRequest(f"{QUERY_LEAD}{exc}") from None
         return self._query
 
     @property
@@ -79,7 +82,7 @@ class Request:
             try:
                 length = int(self.environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                raise errors.BadRequest("Invalid Content-Length header.")
+                raise errors.BadRequest("Invalid Content-Length header.") from None
             stream = self.environ.get("wsgi.input")
             self._body = stream.read(length) if (stream is not None and length > 0) else b""
         return self._body
@@ -113,7 +116,7 @@ class Request:
         try:
             return json.loads(self.body.decode("utf-8"))
         except ValueError as exc:
-            raise errors.BadRequest(f"Malformed JSON: {exc}")
+            raise errors.BadRequest(f"Malformed JSON: {exc}") from None
 
 
 @dataclass
@@ -132,7 +135,7 @@ class Response:
     def set_last_modified(self, when: datetime.datetime) -> None:
         """Add 1.15's caching headers; a naive ``when`` is taken as UTC."""
         if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
+            when = when.replace(tzinfo=datetime.UTC)
         self.headers.append(("last-modified", format_datetime(when, usegmt=True)))
         self.headers.append(("cache-control", "no-cache"))
 
@@ -141,7 +144,7 @@ class Response:
         version: Version,
         stamps: Iterable[datetime.datetime | None] = (),
         now_if_unknown: bool = True,
-    ) -> "Response":
+    ) -> Response:
         """From 1.15: cache-control, and last-modified as the newest of
         ``stamps``; when none is known, now (as for a resource just written),
         or no last-modified at all where upstream sends none."""
@@ -150,7 +153,7 @@ class Response:
             if known:
                 self.set_last_modified(max(known))
             elif now_if_unknown:
-                self.set_last_modified(datetime.datetime.now(datetime.timezone.utc))
+                self.set_last_modified(datetime.datetime.now(datetime.UTC))
             else:
                 self.headers.append(("cache-control", "no-cache"))
         return self

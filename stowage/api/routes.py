@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from stowage.api import versions as v
 from stowage.api.handlers import (

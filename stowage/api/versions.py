@@ -15,7 +15,7 @@ class Version(NamedTuple):
         return f"{self.major}.{self.minor}"
 
     @classmethod
-    def parse(cls, text: str) -> "Version":
+    def parse(cls, text: str) -> Version:
         major, minor = text.split(".")
         if not (major.isdigit() and minor.isdigit()):
             raise ValueError(text)

@@ -27,6 +27,8 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from typing import Final
 
 from stowage.candidates import reference
 from stowage.candidates.readmodel import ReadModel
@@ -39,6 +41,7 @@ from stowage.candidates.request import (
 from stowage.candidates.results import (
     Allocation,
     Candidate,
+    CandidateLike,
     CandidateResult,
     Exclusion,
     Explanation,
@@ -60,8 +63,15 @@ _MIN_BATCH = 64
 _BATCH_FACTOR = 1
 
 
-# A verdict not reached yet (None is a verdict: no problem).
-_UNKNOWN = object()
+class _Verdict(Enum):
+    """A verdict not reached yet (None is a verdict: no problem). An enum
+    member rather than a bare ``object()``, so that ``is _UNKNOWN`` narrows
+    a looked-up verdict to ``str | None``."""
+
+    UNKNOWN = "unknown"
+
+
+_UNKNOWN: Final = _Verdict.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -215,7 +225,7 @@ def candidates_of_batch(
     max_candidates: int,
     strategy: GenerationStrategy,
     seen: set[tuple],
-) -> tuple[list[Candidate], list[reference.StageOutcome]]:
+) -> tuple[list[CandidateLike], list[reference.StageOutcome]]:
     """Candidates anchored at the ``batch`` roots, at most ``max_candidates``
     (-1: all), in the reference's order (depth first) or round robin;
     ``seen`` holds the identities of the candidates that could repeat
@@ -273,7 +283,7 @@ def candidates_of_batch(
     lone_roots, twinned = set(lone), set(twin_of.values())
     check = LoneCheck(request, tree_roots)
 
-    def stream(root: str) -> Iterable[Candidate | Exclusion]:
+    def stream(root: str) -> Iterable[CandidateLike | Exclusion]:
         if root in lone_roots:
             candidate = check.candidate(by_uuid[root])
             if candidate is None:  # the slow way, for the reason
@@ -290,7 +300,7 @@ def candidates_of_batch(
         ordered: Iterator = itertools.chain.from_iterable(map(stream, batch))
     else:
         ordered = reference.round_robin([iter(stream(root)) for root in batch])
-    candidates: list[Candidate] = []
+    candidates: list[CandidateLike] = []
     exclusions: list[Exclusion] = []
     sharing = model.sharing_root_of
     for item in ordered:
@@ -401,7 +411,7 @@ def lone_stream(
     stage = "lone_trees"
     totals: dict[str, int] = {}
     suffixed = 0
-    for group, tree_root in zip(request.groups, tree_roots):
+    for group, tree_root in zip(request.groups, tree_roots, strict=False):
         problem = reference._single_provider_problem(provider, group, tree_root, stage)
         if problem is not None:
             return [problem]
@@ -568,8 +578,8 @@ class _Renamed:
         self.template = template
         self.names = names
         self.anchor = anchor
-        self._allocations = None
-        self._mappings = None
+        self._allocations: tuple[Allocation, ...] | None = None
+        self._mappings: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @property
     def allocations(self) -> tuple[Allocation, ...]:
@@ -665,11 +675,12 @@ class _Replay:
             return False
         self._items.append(item)
         at = self._position.get
-        # An exclusion's template is where its provider sits.
-        self._templates.append(
-            (at(item.provider, -1),) if isinstance(item, Exclusion)
-            else _Template(item, at, self._sharing)
-        )
+        if isinstance(item, Exclusion):
+            # An exclusion's template is where its provider sits (-1: it
+            # names none, or one the twins do not rename).
+            self._templates.append((-1 if item.provider is None else at(item.provider, -1),))
+        else:
+            self._templates.append(_Template(item, at, self._sharing))
         return True
 
     def renamed(self, names: Sequence[str], anchor: str) -> Iterator:
@@ -712,14 +723,16 @@ def find_candidates(
     """
     options = options or EngineOptions()
     # Stop early only when the answer is the first ``limit`` found; a random
-    # sample needs every candidate (up to max_candidates) to draw from.
-    stop_at = _stop_at(request.limit, options)
+    # sample needs every candidate (up to max_candidates) to draw from, and
+    # so do summaries before 1.29, which list what any candidate in the kept
+    # trees takes from, not only what the kept candidates take.
+    stop_at = _stop_at(request.limit if request.nested_aware else None, options)
     # Round robin under a limit spreads the answer over many roots instead
     # of exhausting the first one's combinations.
     limited = request.limit is not None and not options.randomize
     strategy = GenerationStrategy.BREADTH_FIRST if limited else options.strategy
     outcomes: list[reference.StageOutcome] = []
-    found: list[Candidate] = []
+    found: list[CandidateLike] = []
     seen: set[tuple] = set()
     scan = RootScan()
     verdicts: dict[int, str | None] = {}
@@ -751,7 +764,7 @@ def find_candidates(
 
 
 def summarize(
-    model: ReadModel, candidates: Sequence[Candidate], nested_aware: bool
+    model: ReadModel, candidates: Sequence[CandidateLike], nested_aware: bool
 ) -> list[ProviderSummary]:
     """The reference's ``summarize`` from the model's summaries: every
     provider of the trees the candidates take from (before 1.29, only the
@@ -761,7 +774,8 @@ def summarize(
     by_uuid = model.snapshot.by_uuid
     if nested_aware:
         # A candidate takes from its anchor's tree and sharing providers.
-        sharing_root = model.sharing_root_of.get
+        sharing_roots = model.sharing_root_of
+        sharing_root = sharing_roots.get
         roots: dict[str, None] = {}
         for candidate in candidates:
             if type(candidate) is _Renamed:
@@ -770,7 +784,8 @@ def summarize(
                     roots.setdefault(candidate.anchor)
                 if template.pools:
                     for pool in candidate.pools():
-                        roots.setdefault(sharing_root(pool))
+                        # A pool is a sharing provider: it has a root there.
+                        roots.setdefault(sharing_roots[pool])
                 continue
             for provider, _, _ in candidate.allocations:
                 roots.setdefault(sharing_root(provider, candidate.anchor))

@@ -10,17 +10,26 @@ half-updated model.
 from __future__ import annotations
 
 import threading
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
+from typing import Final
 
 from stowage.candidates.reference import provider_summary
 from stowage.candidates.results import ProviderSummary
 from stowage.candidates.snapshot import Provider, Snapshot
 
 
-_MISSING = object()
+class _Missing(Enum):
+    """No entry yet (None may be an entry). An enum member rather than a
+    bare ``object()``, so that ``is not _MISSING`` narrows a looked-up
+    value to the entry's type."""
+
+    MISSING = "missing"
+
+
+_MISSING: Final = _Missing.MISSING
 
 
 class Memo:
@@ -210,8 +219,8 @@ class ReadModel:
             return
         # The numbering lock goes with the numbers: threads on the old and
         # the new model must not give two shapes one number.
-        shared = ("summaries", "tree_summaries", "pool_states",
-                  "_shape_numbers", "_root_key_numbers", "_shape_lock")
+        shared: tuple[str, ...] = ("summaries", "tree_summaries", "pool_states",
+                                   "_shape_numbers", "_root_key_numbers", "_shape_lock")
         if _sharing_layout(model) == _sharing_layout(self):
             shared += ("shapes", "loose_shapes", "root_key_memo", "serving", "names")
         # The model is frozen; its fields live in the instance dict.
@@ -364,13 +373,16 @@ class ReadModel:
             return found
         if any(provider.is_sharing for provider in members):
             return cache.put(root, members, None)
-        position = {provider.uuid: index for index, provider in enumerate(members)}
+        # Looked up with each provider's parent: a root's, None, is not in it.
+        position: dict[str | None, int] = {
+            provider.uuid: index for index, provider in enumerate(members)
+        }
         ids = [self.provider_ids[provider.uuid] for provider in members]
         by_uuid = self.snapshot.by_uuid
         shape = (
             tuple(
                 (
-                    position.get(provider.parent_uuid, -1),  # type: ignore[arg-type]
+                    position.get(provider.parent_uuid, -1),
                     tuple(sorted(provider.inventories.items())),
                     provider.traits,
                     provider.aggregates if with_aggregates else None,

@@ -33,6 +33,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from stowage.candidates.request import (
     CandidateRequest,
@@ -44,6 +45,7 @@ from stowage.candidates.request import (
 from stowage.candidates.results import (
     Allocation,
     Candidate,
+    CandidateLike,
     CandidateResult,
     Exclusion,
     Explanation,
@@ -55,6 +57,10 @@ from stowage.candidates.snapshot import Provider, Snapshot
 
 # How many near misses an explanation keeps.
 _NEAREST_MISSES = 5
+
+# ``apply_limit`` serves both engines: it keeps whichever kind of candidate
+# it is given.
+_AnyCandidate = TypeVar("_AnyCandidate", bound=CandidateLike)
 
 
 @dataclass(frozen=True)
@@ -345,7 +351,7 @@ def spread_choices(
                 continue
             allocations = tuple(
                 Allocation(provider, resource_class, amount)
-                for provider, (resource_class, amount) in zip(picked, group.resources)
+                for provider, (resource_class, amount) in zip(picked, group.resources, strict=False)
             )
             choices.append(GroupChoice(group.suffix, anchor, allocations, frozenset(picked)))
     return choices, [options_outcome, stage_outcome(stage, group.suffix, len(choices), exclusions)]
@@ -552,11 +558,11 @@ def provider_summary(snapshot: Snapshot, provider: Provider) -> ProviderSummary:
 
 def apply_limit(
     snapshot: Snapshot,
-    candidates: list[Candidate],
+    candidates: list[_AnyCandidate],
     summaries: list[ProviderSummary],
     limit: int | None,
     options: EngineOptions,
-) -> tuple[list[Candidate], list[ProviderSummary]]:
+) -> tuple[list[_AnyCandidate], list[ProviderSummary]]:
     """Keep ``limit`` candidates (a random sample when randomizing) and the
     summaries of the trees they still take from; otherwise maybe shuffle."""
     rng = random.Random(options.seed)

@@ -3,8 +3,9 @@ explanation of how the request was narrowed down.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 class Allocation(NamedTuple):
@@ -40,9 +41,15 @@ class Candidate(NamedTuple):
 
     # Candidates that differ only by their providers' uuids may be given as
     # one template and each its own names (the fast engine's twin trees);
-    # a candidate built whole has neither.
-    template = None
-    names = None
+    # a candidate built whole has neither. Properties, not class attributes:
+    # a named tuple's body may hold only fields and methods.
+    @property
+    def template(self) -> None:
+        return None
+
+    @property
+    def names(self) -> None:
+        return None
 
     @property
     def identity(self) -> tuple:
@@ -68,6 +75,55 @@ class Candidate(NamedTuple):
             else:
                 amounts[resource_class] = amount
         return grouped
+
+
+class CandidateTemplate(Protocol):
+    """What a reader may use of the template that twin trees' candidates
+    share (the fast engine's ``_Template``): per provider, in allocation
+    order, (position in the names or -1, original uuid, class → amount);
+    per group suffix, (position or -1, original uuid) of each provider;
+    and ``rendered``, where the HTTP layer keeps what it makes of it."""
+
+    @property
+    def by_position(self) -> tuple[tuple[int, str, dict[str, int]], ...]: ...
+
+    @property
+    def mappings(self) -> tuple[tuple[str, tuple[tuple[int, str], ...]], ...]: ...
+
+    @property
+    def rendered(self) -> dict: ...
+
+
+class CandidateLike(Protocol):
+    """What a reader of an answer's candidates may use: a ``Candidate``, or
+    the fast engine's replay of one for a twin tree (a template and that
+    tree's own uuids, ``names``, by position), which makes its allocations
+    and mappings only when asked for."""
+
+    @property
+    def allocations(self) -> tuple[Allocation, ...]: ...
+
+    @property
+    def mappings(self) -> tuple[tuple[str, tuple[str, ...]], ...]: ...
+
+    @property
+    def anchor(self) -> str: ...
+
+    @property
+    def template(self) -> CandidateTemplate | None: ...
+
+    @property
+    def names(self) -> Sequence[str] | None: ...
+
+    @property
+    def identity(self) -> tuple: ...
+
+    @property
+    def providers(self) -> set[str]: ...
+
+    def mapped(self) -> dict[str, tuple[str, ...]]: ...
+
+    def by_provider(self) -> dict[str, dict[str, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -112,9 +168,9 @@ class Exclusion:
     @property
     def shortfall(self) -> int | None:
         """How much capacity was missing, for capacity exclusions."""
-        if None in (self.requested, self.used, self.capacity):
+        if self.requested is None or self.used is None or self.capacity is None:
             return None
-        return self.requested + self.used - self.capacity  # type: ignore[operator]
+        return self.requested + self.used - self.capacity
 
 
 @dataclass(frozen=True)
@@ -137,10 +193,10 @@ class Explanation:
 
 @dataclass(frozen=True)
 class CandidateResult:
-    candidates: tuple[Candidate, ...]
+    candidates: tuple[CandidateLike, ...]
     summaries: tuple[ProviderSummary, ...]
     explanation: Explanation = Explanation()
 
     @classmethod
-    def empty(cls, explanation: Explanation = Explanation()) -> "CandidateResult":
+    def empty(cls, explanation: Explanation = Explanation()) -> CandidateResult:
         return cls((), (), explanation)

@@ -80,7 +80,7 @@ class Snapshot:
     @classmethod
     def of(
         cls, providers: Iterable[Provider], trait_rank: Mapping[str, int] | None = None
-    ) -> "Snapshot":
+    ) -> Snapshot:
         return cls(tuple(providers), dict(trait_rank or {}))
 
     def listed_traits(self, provider: Provider) -> tuple[str, ...]:

@@ -232,7 +232,7 @@ def prepare_write(connection: Connection, requests: list[ConsumerAllocations]) -
 
     touched: dict[int, ProviderRow] = {}
     visited: list[ConsumerRow] = []
-    for request, consumer in zip(requests, consumers):
+    for request, consumer in zip(requests, consumers, strict=False):
         if request.allocations:
             held = [provider(uuid) for uuid in request.allocations]
         else:
@@ -269,7 +269,7 @@ def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageL
         try:
             increment_generation(connection, prepared.touched[provider_id])
         except errors.ConcurrentUpdate:
-            raise ProviderRaceLost()
+            raise ProviderRaceLost() from None
     for consumer in sorted(prepared.visited, key=lambda row: row.id):
         consumer_domain.bump_generation(connection, consumer, leads.conflict)
     consumer_storage.delete_consumers_without_allocations(connection, visited_ids)
@@ -302,7 +302,7 @@ def _resolve(
             name,
             amount,
         )
-        for request, consumer in zip(requests, consumers)
+        for request, consumer in zip(requests, consumers, strict=False)
         for provider_uuid, amounts in request.allocations.items()
         for name, amount in amounts.items()
     ]
@@ -366,10 +366,9 @@ def delete_consumer_allocations(connection: Connection, consumer_uuid: str) -> N
     can never over-commit. Raises ``NotFound`` if the consumer holds nothing.
     """
     consumer = consumer_storage.find_consumer(connection, consumer_uuid)
-    removed = 0
-    if consumer is not None:
-        removed = allocation_storage.delete_allocations_of_consumers(connection, [consumer.id])
-    if not removed:
+    if consumer is None or not allocation_storage.delete_allocations_of_consumers(
+        connection, [consumer.id]
+    ):
         raise errors.NotFound(f"No allocations for consumer '{consumer_uuid}'")
     consumer_storage.delete_consumers_without_allocations(connection, [consumer.id])
     bump_revision(connection)

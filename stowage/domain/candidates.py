@@ -81,9 +81,9 @@ def refreshed(connection: Connection, model: ReadModel | None, revision: int) ->
         LOG.info("Read model of %d providers built at revision %d in %.1f s",
                  model.provider_count, revision, time.monotonic() - started)
         return model
-    loaded = load_trees(connection, roots) if roots else None
-    if loaded is None:
+    if not roots:
         return model.with_trees(revision, set(), Snapshot(()), {})
+    loaded = load_trees(connection, roots)
     return model.with_trees(revision, roots, loaded.snapshot, loaded.provider_ids)
 
 
@@ -139,9 +139,12 @@ class CandidateFinder:
         group = unknown.group
         if group is None:
             return False
-        if unknown.is_trait and group.member_of:
-            if not any_provider_in_aggregates(connection, group.member_of):
-                return True
+        if (
+            unknown.is_trait
+            and group.member_of
+            and not any_provider_in_aggregates(connection, group.member_of)
+        ):
+            return True
         for earlier in request.groups[: request.groups.index(group)]:
             alone = CandidateRequest(groups=(earlier,), limit=1, nested_aware=request.nested_aware)
             if not self._run(connection, alone, replace(options, randomize=False)).candidates:

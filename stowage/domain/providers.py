@@ -102,7 +102,7 @@ def update_provider(
     connection: Connection,
     uuid: str,
     name: str,
-    parent_uuid: str | None | object = UNCHANGED,
+    parent_uuid: str | object | None = UNCHANGED,
     allow_reparenting: bool = False,
 ) -> ProviderUpdate:
     """Rename the provider and, if ``parent_uuid`` is given, move it.

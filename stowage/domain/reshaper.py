@@ -94,7 +94,7 @@ def _reshape(
     try:
         allocation_domain.apply_write(connection, _seen_after_interim(connection, prepared), LEADS)
     except allocation_domain.ProviderRaceLost:
-        raise errors.AllocationWriteConflict(LEADS.conflict)
+        raise errors.AllocationWriteConflict(LEADS.conflict) from None
 
     for replacement in replacements:
         provider = _current(connection, replacement.provider_uuid)

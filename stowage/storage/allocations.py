@@ -6,8 +6,8 @@ module only fetches the numbers they need and writes the outcome.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import Connection, delete, func, insert, select
 

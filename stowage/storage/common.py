@@ -15,7 +15,7 @@ CHANGES_KEPT = 10_000
 
 def utcnow() -> datetime.datetime:
     """Naive UTC now, as stored in every timestamp column."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
 CHANGED_MARK = "stowage.changed"

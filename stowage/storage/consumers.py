@@ -98,7 +98,7 @@ def create_consumer(
     """Insert a consumer with generation 0 unless one with ``uuid`` exists;
     False if one did (a concurrent creator wins silently, ``ON CONFLICT DO
     NOTHING``, and the caller re-reads the row)."""
-    return 1 == insert_ignoring_duplicates(
+    return insert_ignoring_duplicates(
         connection,
         consumers,
         [
@@ -111,7 +111,7 @@ def create_consumer(
                 "created_at": utcnow(),
             }
         ],
-    )
+    ) == 1
 
 
 def update_consumer_owner(

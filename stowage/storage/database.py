@@ -8,8 +8,8 @@ generation checks and row locks for correctness.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -36,7 +36,7 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    def from_url(cls, url: str, **pool_options) -> "Database":
+    def from_url(cls, url: str, **pool_options) -> Database:
         if url.startswith("sqlite"):
             engine = create_engine(
                 url,
@@ -49,7 +49,7 @@ class Database:
         return cls(engine)
 
     @classmethod
-    def from_conf(cls, conf: cfg.ConfigOpts) -> "Database":
+    def from_conf(cls, conf: cfg.ConfigOpts) -> Database:
         db_conf = conf.placement_database
         url = database_url(conf)
         if url.startswith("sqlite"):

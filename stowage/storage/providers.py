@@ -198,7 +198,7 @@ def insert_provider(
             .returning(resource_providers.c.id)
         ).scalar_one()
     except IntegrityError:
-        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+        raise errors.Duplicate(f"Conflicting resource provider {name} already exists.") from None
     if parent is None:
         connection.execute(
             update(resource_providers)
@@ -242,7 +242,7 @@ def update_provider_row(
                 )
             )
         except IntegrityError:
-            raise errors.Duplicate(f"Conflicting resource provider {name} already exists.")
+            raise errors.Duplicate(f"Conflicting resource provider {name} already exists.") from None
     others = [provider_id for provider_id in subtree_ids if provider_id != provider.id]
     if others:
         connection.execute(
@@ -330,7 +330,7 @@ def delete_provider_rows(connection: Connection, provider: ProviderRow) -> None:
         raise errors.Conflict(
             f"Unable to delete resource provider {provider.uuid}: it gained child "
             "providers or allocations while being deleted."
-        )
+        ) from None
     bump_revision(connection)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Connection, Select, func, select, union
+from sqlalchemy import CompoundSelect, Connection, Select, func, select, union
 from sqlalchemy.orm import aliased
 
 from stowage.candidates.snapshot import SHARING_TRAIT, Inventory, Provider, Snapshot
@@ -40,7 +40,7 @@ def _sharing_provider_ids() -> Select:
     )
 
 
-def roots_in_play(resource_class_names: Collection[str]) -> Select:
+def roots_in_play(resource_class_names: Collection[str]) -> CompoundSelect:
     """Ids of the roots of every tree that may take part in a candidate.
 
     ::

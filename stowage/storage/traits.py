@@ -121,7 +121,7 @@ def delete_trait(connection: Connection, trait: TraitRow) -> None:
     try:
         result = connection.execute(delete(traits).where(traits.c.id == trait.id, ~in_use))
     except IntegrityError:
-        raise errors.TraitInUse(trait.name)
+        raise errors.TraitInUse(trait.name) from None
     if result.rowcount == 0:
         if connection.execute(select(in_use)).scalar():
             raise errors.TraitInUse(trait.name)

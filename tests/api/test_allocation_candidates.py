@@ -12,7 +12,7 @@ from sqlalchemy import select
 from stowage.api.app import create_app
 from stowage.api.handlers import allocation_candidates
 from stowage.storage.schema import revision
-from tests.candidates.topology import build_topology, canonical, candidates
+from tests.candidates.topology import build_topology, candidates, canonical
 from tests.support import Client
 from tests.support import test_conf as configuration
 
@@ -151,6 +151,16 @@ def test_limit_arrives_at_1_16(app, topology):
     (request,) = body["allocation_requests"]
     (chosen,) = request["allocations"]
     assert set(body["provider_summaries"]) == {chosen}
+
+
+def test_before_1_29_a_limit_keeps_the_summaries_of_every_provider_its_trees_offer(app, topology):
+    """Upstream lists, before 1.29, the providers some candidate takes from,
+    and a limit keeps those in the chosen candidates' trees: pf2 stays
+    listed beside a chosen pf1 (and the other way round)."""
+    body = get(at(app, "1.28"), "resources=SRIOV_NET_VF:1&limit=1")
+    (request,) = body["allocation_requests"]
+    assert set(request["allocations"]) <= {topology.pf1, topology.pf2}
+    assert set(body["provider_summaries"]) == {topology.pf1, topology.pf2}
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "cow", "1.5"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from stowage.api.versions import ERROR_CODES, Version
-from tests.candidates.topology import AGGREGATE, build_topology, canonical, candidates
+from tests.candidates.topology import AGGREGATE, build_topology, candidates, canonical
 from tests.support import Client
 
 PATH = "/allocation_candidates"

@@ -145,7 +145,11 @@ def test_amounts_of_all_consumers_on_one_provider_add_up(client, database, provi
     [
         (holding({SOURCE: {"VCPU": 5}}), 409, "would exceed the capacity"),
         (holding({SOURCE: {"MEMORY_MB": 1}}), 409, "Inventory for 'MEMORY_MB'"),
-        (holding({SOURCE: {"CUSTOM_NOPE": 1}}), 400, "Unable to allocate inventory No such resource class CUSTOM_NOPE."),
+        (
+            holding({SOURCE: {"CUSTOM_NOPE": 1}}),
+            400,
+            "Unable to allocate inventory No such resource class CUSTOM_NOPE.",
+        ),
         (holding({SOURCE: {"VCPU": 1}}, generation=7), 409, "consumer generation conflict"),
     ],
     ids=["over capacity", "no inventory", "unknown class", "stale generation"],

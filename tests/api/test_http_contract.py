@@ -124,9 +124,17 @@ def test_malformed_json_is_400_and_creates_nothing(client, body):
     assert client.get("/resource_providers").json()["resource_providers"] == []
 
 
-def test_a_query_string_that_is_not_utf8_is_400(client):
+def test_a_query_string_that_is_not_utf8_is_400_with_the_codecs_words(client):
     answer = client.get("/resource_providers?name=%ff")
     assert answer.status == 400
+    assert answer.json()["errors"][0]["detail"].endswith(
+        "Invalid query string parameters: 'utf-8' codec can't decode byte 0xff "
+        "in position 0: invalid start byte  "
+    )
+
+
+def test_a_query_string_that_is_not_utf8_is_ignored_where_no_query_is_read(client):
+    assert client.get("/?x=%ff").status == 200
 
 
 def test_an_unexpected_exception_becomes_a_json_500_with_the_request_id(database):

@@ -234,7 +234,10 @@ def test_an_unknown_resource_class_in_inventories_is_malformed_data(client, data
     [
         ({"cows": "moo"}, "JSON does not validate"),
         ({"inventories": {}, "allocations": {}}, "JSON does not validate"),
-        ({"inventories": {COMPUTE: {"resource_provider_generation": 2, "inventories": {}}}}, "'allocations' is a required property"),
+        (
+            {"inventories": {COMPUTE: {"resource_provider_generation": 2, "inventories": {}}}},
+            "'allocations' is a required property",
+        ),
     ],
 )
 def test_malformed_reshapes_are_refused(client, tree, body, fragment):

@@ -257,7 +257,7 @@ class BruteForce:
                     slots.append((group, (name, amount), options))
         found = set()
         for assignment in itertools.product(*(options for _g, _r, options in slots)):
-            candidate = self._check(request, list(zip(slots, assignment)))
+            candidate = self._check(request, list(zip(slots, assignment, strict=False)))
             if candidate is not None:
                 found.add(candidate)
         return found

@@ -25,10 +25,9 @@ def add_provider(connection, name: str) -> None:
 
 
 def test_a_failing_write_leaves_nothing_behind(database):
-    with pytest.raises(RuntimeError):
-        with database.write() as connection:
-            add_provider(connection, "half")
-            raise RuntimeError("fail after the insert")
+    with pytest.raises(RuntimeError), database.write() as connection:
+        add_provider(connection, "half")
+        raise RuntimeError("fail after the insert")
     with database.read() as connection:
         assert connection.execute(select(resource_providers.c.name)).all() == []
 

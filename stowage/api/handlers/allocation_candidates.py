@@ -13,7 +13,12 @@ from stowage.api.schemas import allocation_candidates as schemas
 from stowage.api.schemas import validate_query
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, EngineOptions, GenerationStrategy
-from stowage.candidates.results import Candidate, CandidateResult, ProviderSummary
+from stowage.candidates.results import (
+    CandidateLike,
+    CandidateResult,
+    CandidateTemplate,
+    ProviderSummary,
+)
 from stowage.domain import candidates
 from stowage.storage.common import utcnow
 
@@ -30,11 +35,12 @@ def list_candidates(request: Request, services) -> Response:
             engine_options(services.conf),
             finder=services.candidate_finder,
         )
-    body = body_pieces(result, candidate_request, request.version)
+    pieces = body_pieces(result, candidate_request, request.version)
     # A large answer goes out piece by piece as it is written (its whole
     # text would be gigabytes on wide trees); others with their length.
+    body: bytes | Iterator[bytes] = pieces
     if len(result.candidates) <= _PIECE:
-        body = b"".join(body)
+        body = b"".join(pieces)
     response = Response(body=body)
     if request.version >= v.CACHE_HEADERS:
         response.set_last_modified(utcnow())
@@ -118,7 +124,7 @@ def _older_body(result: CandidateResult, request: CandidateRequest, version: Ver
     return orjson.dumps({"allocation_requests": requests, "provider_summaries": summaries})
 
 
-def _requests_text(candidates: Sequence[Candidate], version: Version) -> bytes:
+def _requests_text(candidates: Sequence[CandidateLike], version: Version) -> bytes:
     """The allocation requests (1.12+) as JSON text, comma-separated: a replayed
     candidate is its template's text (made once per template and format)
     with its own uuids put in; any other is encoded on its own."""
@@ -144,7 +150,7 @@ def _requests_text(candidates: Sequence[Candidate], version: Version) -> bytes:
 _UNPLANNED = object()
 
 
-def _plan(template, with_mappings: bool) -> tuple[str, Callable] | None:
+def _plan(template: CandidateTemplate, with_mappings: bool) -> tuple[str, Callable] | None:
     """A template's allocation request as a ``%`` format with a ``%s`` per
     provider uuid, and what makes the values for it from a candidate's
     names (a group's uuids sorted); None if some uuid is not among the
@@ -218,7 +224,7 @@ def serialize_summary(
     return body
 
 
-def serialize_candidate(candidate: Candidate, version: Version) -> dict:
+def serialize_candidate(candidate: CandidateLike, version: Version) -> dict:
     """One allocation request, ready to PUT to /allocations/{consumer}.
 
     1.12+::

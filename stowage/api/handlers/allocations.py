@@ -9,8 +9,8 @@ from collections import defaultdict
 
 from stowage.api import policy
 from stowage.api.http import Request, Response, no_content
-from stowage.api.schemas import is_uuid
 from stowage.api.schemas import allocations as schemas
+from stowage.api.schemas import is_uuid
 from stowage.api.versions import (
     ALLOCATIONS_DICT,
     CONSUMER_GENERATION,

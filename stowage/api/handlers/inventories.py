@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 
-from stowage import errors
 from stowage.api import policy
 from stowage.api import versions as v
 from stowage.api.http import Request, Response, no_content

@@ -1,15 +1,14 @@
 """Handlers for /resource_providers and /resource_providers/{uuid}."""
 from __future__ import annotations
 
-
 from stowage.api import policy
 from stowage.api import versions as v
-from stowage.api.http import JSON_TYPE, Request, Response, no_content
+from stowage.api.http import Request, Response, no_content
 from stowage.api.schemas import load_body, validate_query
 from stowage.api.schemas import query as query_parsers
 from stowage.api.schemas import resource_providers as schemas
 from stowage.domain import providers
-from stowage.domain.filters import AggregateFilter, TraitFilter
+from stowage.domain.filters import AggregateFilter, ResourceAmount, TraitFilter
 from stowage.storage.providers import ProviderRecord
 
 
@@ -68,7 +67,7 @@ def list_providers(request: Request, services) -> Response:
     required = TraitFilter()
     if "required" in request.query:
         required = query_parsers.parse_required(request.query["required"], request.version)
-    resources = ()
+    resources: tuple[ResourceAmount, ...] = ()
     if "resources" in parameters:
         resources = query_parsers.parse_resources(parameters["resources"])
     query = providers.ProviderQuery(

@@ -5,7 +5,6 @@ except DELETE; last-modified is the newest trait's timestamp, or now.
 """
 from __future__ import annotations
 
-
 from stowage.api import policy
 from stowage.api.http import Request, Response, no_content
 from stowage.api.schemas.traits import custom_trait_name, provider_traits_update, trait_filter

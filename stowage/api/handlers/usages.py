@@ -49,6 +49,8 @@ def project_usages(request: Request, services) -> Response:
         request, policy.TOTAL_USAGES, target={"project_id": project_id}
     )
     query = schemas.usages_query(request)
+    # Per consumer type, then per class (1.38+), or per class.
+    found: dict[str, dict[str, int]] | dict[str, int]
     with services.database.read() as connection:
         if query.by_consumer_type:
             found = usages.project_usages_by_consumer_type(

@@ -14,14 +14,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+# jsonschema ships no type information, and its stubs (types-jsonschema)
+# are not among the project's dependencies.
 import jsonschema
 
 from stowage import errors
-from stowage.api.http import Request
+from stowage.api.http import QUERY_LEAD, Request
 from stowage.api.versions import Version
 
 BODY_LEAD = "JSON does not validate: "
-QUERY_LEAD = "Invalid query string parameters: "
 
 
 def is_uuid(value: object) -> bool:

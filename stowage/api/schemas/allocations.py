@@ -172,7 +172,7 @@ def consumer_uuid(text: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise errors.BadRequest(f"Malformed consumer_uuid: {text}")
+        raise errors.BadRequest(f"Malformed consumer_uuid: {text}") from None
 
 
 @dataclass(frozen=True)
@@ -194,9 +194,10 @@ def consumer_allocations(
             entry["resource_provider"]["uuid"]: {"resources": entry["resources"]}
             for entry in allocations
         }
-    project_id = body.get("project_id")
-    user_id = body.get("user_id")
-    if project_id is None:
+    # The schemas ask for both (1.8+) or for neither.
+    project_id: str | None = body.get("project_id")
+    user_id: str | None = body.get("user_id")
+    if project_id is None or user_id is None:
         project_id, user_id = incomplete.project_id, incomplete.user_id
     claim = ConsumerClaim(
         uuid=consumer,

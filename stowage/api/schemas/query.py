@@ -133,7 +133,7 @@ def parse_resources(value: str) -> tuple[ResourceAmount, ...]:
             raise errors.BadRequest(
                 f"Requested resource {resource_class} expected positive integer amount. "
                 f"Got: {text}."
-            )
+            ) from None
         if amount < 1:
             raise errors.BadRequest(
                 f"Requested resource {resource_class} requires amount >= 1. Got: {amount}."

@@ -37,7 +37,7 @@ def class_name_from_path(name: str) -> str:
     try:
         body = json.loads(f'{{"name": "{name}"}}')
     except ValueError as exc:
-        raise errors.BadRequest(f"Malformed JSON: {exc}")
+        raise errors.BadRequest(f"Malformed JSON: {exc}") from None
     validate(body, NAMED)
     if body["name"] != name:
         validate({"name": name}, NAMED)

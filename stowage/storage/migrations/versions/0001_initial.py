@@ -4,8 +4,8 @@ consumers, allocations and the revision counter.
 Revision ID: 0001
 Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -153,5 +153,5 @@ def upgrade() -> None:
     )
     op.create_index('ix_allocations_consumer_id', 'allocations', ['consumer_id'], unique=False)
     op.create_index('ix_allocations_provider_class', 'allocations', ['resource_provider_id', 'resource_class_id'], unique=False)
-    
+
     op.execute("INSERT INTO stowage_revision (id, revision) VALUES (1, 0)")
