@@ -35,12 +35,17 @@ class Client:
         self.port = port
         self.timeout = timeout
         self._local = threading.local()
+        # Every thread's connection, so that close() can end them all.
+        self._opened: list[http.client.HTTPConnection] = []
+        self._opened_lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
         return connection
 
     def _drop_connection(self) -> None:
@@ -81,6 +86,13 @@ class Client:
                 self._drop_connection()
             return Reply(response.status, raw, seconds)
         raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close every thread's connection (threads that go on open new ones)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
 
     def get(self, path: str) -> Reply:
         return self.request("GET", path)

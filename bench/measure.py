@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -171,18 +171,23 @@ class ClaimResult:
         return self.claims / self.seconds if self.seconds else 0.0
 
 
-def claim(client: Client, query: Query, target: int, seed: int = 0) -> ClaimResult:
-    """CLAIM_CLIENTS clients each: GET candidates, PUT one as a new consumer, retry on 409.
+def claim(client: Client | Sequence[Client], query: Query, target: int, seed: int = 0,
+          claimers: int = CLAIM_CLIENTS) -> ClaimResult:
+    """``claimers`` clients each: GET candidates, PUT one as a new consumer, retry on 409.
 
-    Stops after ``target`` successful claims, when candidates run out, or at
-    the first timeout or unexpected answer.
+    Given several clients (one per service, e.g. per Galera node), claimer
+    ``n`` talks to ``clients[n % len(clients)]`` for both its reads and its
+    writes. Stops after ``target`` successful claims, when candidates run
+    out, or at the first timeout or unexpected answer.
     """
+    clients = [client] if isinstance(client, Client) else list(client)
     result = ClaimResult()
     lock = threading.Lock()
     stop = threading.Event()
 
     def claimer(number: int) -> None:
         chooser = random.Random(seed * 1000 + number)
+        client = clients[number % len(clients)]
         while not stop.is_set():
             try:
                 found = expect(client.get(query.path), "claim candidates", 200).body
@@ -219,7 +224,7 @@ def claim(client: Client, query: Query, target: int, seed: int = 0) -> ClaimResu
                     stop.set()
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=claimer, args=(number,)) for number in range(CLAIM_CLIENTS)]
+    threads = [threading.Thread(target=claimer, args=(number,)) for number in range(claimers)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -149,14 +149,29 @@ def build_conf(
     return conf
 
 
+# URL schemes of existing placement.conf files → the driver Stowage uses for them.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mysql+mysqldb": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "mariadb+mysqldb": "mariadb+pymysql",
+}
+
+
 def database_url(conf: cfg.ConfigOpts) -> str:
     """The configured database URL, or the embedded SQLite default."""
     url = conf.placement_database.connection
     if url:
         # Operators' files say postgresql:// or postgresql+psycopg2://;
-        # Stowage speaks psycopg 3.
-        if url.startswith(("postgresql://", "postgresql+psycopg2://")):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        # Stowage speaks psycopg 3. mysql:// and mysql+mysqldb:// name
+        # mysqlclient, which needs a C library; Stowage speaks PyMySQL
+        # (docs/decisions.md).
+        scheme, separator, rest = url.partition("://")
+        driver = _DRIVERS.get(scheme)
+        if driver and separator:
+            url = f"{driver}://{rest}"
         return url
     state_dir = conf.stowage.state_dir
     os.makedirs(state_dir, exist_ok=True)

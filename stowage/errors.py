@@ -47,6 +47,7 @@ The hierarchy::
     ├── UnsupportedMediaType          415
     ├── Forbidden                     403
     ├── InternalError                 500 (unexpected; rendered by the API)
+    ├── ServiceUnavailable            503 (Keystone cannot validate tokens just now)
     └── Unauthorized                  401
 
 The HTTP layer maps these to a status and a JSON error body in one place
@@ -171,6 +172,12 @@ class InternalError(StowageError):
     """Something unexpected; only the outermost HTTP layer raises this."""
 
     status = 500
+
+
+class ServiceUnavailable(StowageError):
+    """A service Stowage relies on for every request (Keystone) cannot answer."""
+
+    status = 503
 
 
 # Traits and provider generations (traits and aggregates APIs).

@@ -25,20 +25,30 @@ default of ``stowage serve`` does not apply, because this module cannot know
 which address the server listens on. With ``[placement_database]
 sync_on_startup`` (on by default) each process migrates the schema before its
 first request; standard resource classes and traits are always synced.
+
+A keystone configuration that cannot validate tokens (``[keystone_authtoken]``
+without an auth plugin and its credentials) is logged as critical, once per
+process, and every request is answered 503: this module cannot stop the
+operator's server, and a 500 per request would hide the cause.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 
-from stowage.api.app import create_app
+from stowage.api import auth
+from stowage.api.app import create_app, create_unavailable_app
 from stowage.cmd.database import RACING_PROCESS_ATTEMPTS, prepare_database
 from stowage.conf import build_conf
 from stowage.storage.database import Database
 
 CONFIG_DIR_VARIABLE = "OS_PLACEMENT_CONFIG_DIR"
 CONFIG_FILE_NAME = "placement.conf"
+NOT_SERVING = "This service's configuration cannot validate tokens; see its log."
+
+LOG = logging.getLogger(__name__)
 
 
 def config_files_from_environment(
@@ -56,11 +66,18 @@ def make_application(config_files: list[str] | None = None):
     """Read the configuration, prepare the database and return the WSGI app.
 
     ``config_files=None`` follows ``OS_PLACEMENT_CONFIG_DIR`` or the usual
-    locations; a list names the files to read (``[]``: none).
+    locations; a list names the files to read (``[]``: none). A keystone
+    configuration that cannot validate tokens gives an app answering 503,
+    before any database is opened.
     """
     if config_files is None:
         config_files = config_files_from_environment()
     conf = build_conf(config_files=config_files)
+    try:
+        auth.check_auth_config(conf)
+    except auth.KeystoneConfigError as refused:
+        LOG.critical("Not serving: %s", refused)
+        return create_unavailable_app(NOT_SERVING)
     database = Database.from_conf(conf)
     # Every worker of the operator's server runs this, possibly at once.
     prepare_database(

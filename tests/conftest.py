@@ -7,9 +7,9 @@ from collections import defaultdict
 
 import pytest
 
-from tests.support import open_test_database, reset_database
+from tests.support import BACKENDS, open_test_database, reset_database
 
-_CONFORMANCE_ID = re.compile(r"\[(?P<backend>sqlite|postgresql):(?P<file>[^_\]]+)_(?P<test>[^\]]*)\]")
+_CONFORMANCE_ID = re.compile(r"\[(?P<backend>sqlite|postgresql|mysql):(?P<file>[^_\]]+)_(?P<test>[^\]]*)\]")
 KNOWN_FAILURES_DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "conformance.md")
 _results: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
@@ -21,6 +21,13 @@ def pytest_addoption(parser):
         default=os.environ.get("STOWAGE_TEST_POSTGRESQL_URL"),
         help="SQLAlchemy URL of a scratch PostgreSQL database for the backend tests "
         "(default: $STOWAGE_TEST_POSTGRESQL_URL).",
+    )
+    parser.addoption(
+        "--mysql-url",
+        dest="mysql_url",
+        default=os.environ.get("STOWAGE_TEST_MYSQL_URL"),
+        help="SQLAlchemy URL of a scratch MySQL/MariaDB database for the backend tests; its user "
+        "must be allowed to create databases (default: $STOWAGE_TEST_MYSQL_URL).",
     )
     parser.addoption(
         "--seeds",
@@ -43,30 +50,66 @@ def postgresql_url(request) -> str | None:
     return request.config.getoption("postgresql_url")
 
 
+@pytest.fixture(scope="session")
+def mysql_url(request) -> str | None:
+    return request.config.getoption("mysql_url")
+
+
+def server_urls(config) -> dict[str, str | None]:
+    """The scratch database URL of each server backend (None: not configured)."""
+    return {"postgresql": config.getoption("postgresql_url"), "mysql": config.getoption("mysql_url")}
+
+
+_OPTION_OF = {"postgresql": ("PostgreSQL", "--postgresql-url", "STOWAGE_TEST_POSTGRESQL_URL"),
+              "mysql": ("MySQL", "--mysql-url", "STOWAGE_TEST_MYSQL_URL")}
+
+
+def require_url(backend: str, urls: dict[str, str | None]) -> str | None:
+    """The URL ``backend`` needs; fails the test (never skips) when it is missing."""
+    if backend == "sqlite":
+        return None
+    url = urls[backend]
+    if not url:
+        label, option, variable = _OPTION_OF[backend]
+        pytest.fail(f"{label} specs need {option} or {variable} (bash .ci/test sets it up)", pytrace=False)
+    return url
+
+
 _databases: dict[str, object] = {}
 
 
-def _fresh_database(backend: str, postgresql_url: str | None):
+def _fresh_database(backend: str, config):
     """A migrated, emptied database of ``backend`` (opened once per session)."""
-    if backend == "postgresql" and not postgresql_url:
-        pytest.fail("PostgreSQL specs need --postgresql-url or STOWAGE_TEST_POSTGRESQL_URL")
+    url = require_url(backend, server_urls(config))
     if backend not in _databases:
-        _databases[backend] = open_test_database(backend, postgresql_url)
+        _databases[backend] = open_test_database(backend, url)
     database = _databases[backend]
     reset_database(database)
     return database
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, postgresql_url):
+@pytest.fixture(params=BACKENDS)
+def database(request):
     """The same test once on each backend, each time on an empty database."""
-    return _fresh_database(request.param, postgresql_url)
+    return _fresh_database(request.param, request.config)
 
 
 @pytest.fixture
-def postgresql_database(postgresql_url):
+def postgresql_database(request):
     """An empty PostgreSQL database, for behaviour only PostgreSQL has."""
-    return _fresh_database("postgresql", postgresql_url)
+    return _fresh_database("postgresql", request.config)
+
+
+@pytest.fixture(params=[backend for backend in BACKENDS if backend != "sqlite"])
+def server_database(request):
+    """The same test on each database server (concurrent writers, row locks)."""
+    return _fresh_database(request.param, request.config)
+
+
+@pytest.fixture
+def mysql_database(request):
+    """An empty MySQL/MariaDB database, for behaviour only MySQL has."""
+    return _fresh_database("mysql", request.config)
 
 
 def known_failures(path: str = KNOWN_FAILURES_DOC) -> dict[tuple[str, str], str]:

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, delete, text, update
+from sqlalchemy import create_engine, delete, make_url, text, update
 
 from stowage.conf import build_conf
 from stowage.storage import schema
@@ -37,20 +37,31 @@ _TABLES_IN_DELETE_ORDER = [
 ]
 
 
-def open_test_database(backend: str, postgresql_url: str | None) -> Database:
-    """A migrated database for ``backend`` ("sqlite" or "postgresql")."""
+BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def open_test_database(backend: str, url: str | None = None) -> Database:
+    """A migrated database for ``backend`` ("sqlite", "postgresql" or "mysql").
+
+    ``url`` names the scratch PostgreSQL or MySQL database; the tests get a
+    private schema of it, or a private database on its server.
+    """
     if backend == "sqlite":
         directory = tempfile.mkdtemp(prefix="stowage-test-")
         database = Database.from_url("sqlite:///" + os.path.join(directory, "placement.sqlite"))
-    else:
-        assert postgresql_url, "no PostgreSQL URL configured"
-        schema_name = _private_postgresql_schema(postgresql_url)
+    elif backend == "postgresql":
+        assert url, "no PostgreSQL URL configured"
+        schema_name = _private_postgresql_schema(url)
         database = Database.from_url(
-            postgresql_url,
+            url,
             pool_size=5,
             max_overflow=5,
             connect_args={"options": f"-csearch_path={schema_name}"},
         )
+    else:
+        assert backend == "mysql", backend
+        assert url, "no MySQL URL configured"
+        database = Database.from_url(private_mysql_database(url), pool_size=5, max_overflow=5)
     database.upgrade()
     return database
 
@@ -75,6 +86,29 @@ def _private_postgresql_schema(url: str) -> str:
 
     atexit.register(drop)
     return schema_name
+
+
+def private_mysql_database(url: str, prefix: str = "stowage_test") -> str:
+    """Create a database only this test process uses on the server of ``url``,
+    dropped when it exits; returns its URL.
+
+    The MySQL counterpart of the private PostgreSQL schema (a MySQL schema
+    is a database): the user of ``url`` needs the CREATE and DROP privileges.
+    """
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    engine.dispose()
+
+    def drop() -> None:
+        cleanup = create_engine(url)
+        with cleanup.begin() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        cleanup.dispose()
+
+    atexit.register(drop)
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def reset_database(database: Database) -> None:

@@ -262,7 +262,12 @@ def test_the_lazy_wsgi_application_builds_its_app_on_the_first_request_only():
     assert len(built) == 1
 
 
-def test_make_application_prepares_the_database_and_serves_the_root(sqlite_config):
+def test_make_application_prepares_the_database_and_serves_the_root(tmp_path):
+    # noauth2: keystone would need a [keystone_authtoken] able to validate
+    # tokens (tests/keystone covers that entry point's refusal).
+    sqlite_config = write_config(
+        tmp_path, f"[api]\nauth_strategy = noauth2\n[stowage]\nstate_dir = {tmp_path / 'state'}\n"
+    )
     application = wsgi.make_application(config_files=[sqlite_config])
     answers = []
     body = b"".join(

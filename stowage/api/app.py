@@ -294,6 +294,17 @@ def create_app(
     return assemble_middleware(PlacementApp(services), conf)
 
 
+def create_unavailable_app(detail: str):
+    """A WSGI application answering every request 503 (Placement's error
+    format) with ``detail``: for a server that must keep running on a
+    configuration Stowage cannot serve."""
+
+    def unavailable(environ, start_response):
+        raise errors.ServiceUnavailable(detail)
+
+    return FaultBarrier(unavailable)
+
+
 def prepare_candidates(services: Services) -> None:
     """Build the candidate engine's read model, so that a worker's first
     candidates request does not wait for it (requests arriving meanwhile
@@ -313,6 +324,8 @@ def assemble_middleware(application, conf: cfg.ConfigOpts):
     if conf.api.auth_strategy == "noauth2":
         application = auth.NoAuth2(application)
     else:
+        # Raises KeystoneConfigError for a [keystone_authtoken] that cannot
+        # validate tokens: no app rather than a 500 on every request.
         application = auth.Keystone(application, conf)
     # CORS only when an operator configured allowed origins, as upstream.
     if _cors_configured(conf):

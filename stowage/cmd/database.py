@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from oslo_config import cfg
 from sqlalchemy.exc import SQLAlchemyError
 
 from stowage.storage.catalog import sync_standard_names
-from stowage.storage.database import MIGRATIONS_DIR, Database
+from stowage.storage.database import Database, newest_schema_revision
 
 LOG = logging.getLogger(__name__)
 
@@ -68,9 +67,7 @@ def schema_version(database: Database) -> SchemaVersion:
     """Read the applied migration revision without changing anything."""
     with database.read() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-    head = ScriptDirectory(MIGRATIONS_DIR).get_current_head()
-    assert head is not None, "the migrations folder has no revision"
-    return SchemaVersion(current=current, head=head)
+    return SchemaVersion(current=current, head=newest_schema_revision())
 
 
 def upgrade_command(conf: cfg.ConfigOpts) -> int:

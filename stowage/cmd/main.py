@@ -3,6 +3,9 @@
     stowage serve [--config-file FILE]... [--host H] [--port P] [--workers N] [--threads N]
     stowage db upgrade [--config-file FILE]...
     stowage db version [--config-file FILE]...
+    stowage db import --from UPSTREAM_URL [--config-file FILE]... [TRANSFER OPTIONS]
+    stowage db export --to UPSTREAM_URL [--config-file FILE]... [TRANSFER OPTIONS]
+    stowage db copy --from URL --to URL [--overwrite] [TRANSFER OPTIONS]
 
 Without ``--config-file``, the usual files are read if they exist
 (``/etc/placement/placement.conf``, ``/etc/stowage/stowage.conf``); with no
@@ -18,7 +21,7 @@ from importlib import metadata
 from oslo_config import cfg
 from sqlalchemy.exc import SQLAlchemyError
 
-from stowage.cmd import database, serve
+from stowage.cmd import database, serve, transfer
 from stowage.conf import DEFAULT_CONFIG_FILES, build_conf
 
 
@@ -26,6 +29,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
 
 
@@ -87,7 +97,93 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the schema revision; exit status 1 when an upgrade is due",
     )
     version_parser.set_defaults(run=lambda conf, _args: database.version_command(conf))
+    _add_transfer_commands(db_commands, config)
     return parser
+
+
+def _add_transfer_commands(db_commands, config: argparse.ArgumentParser) -> None:
+    """``db import``, ``db export`` and ``db copy`` (see ``stowage.cmd.transfer``)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=transfer.Options().batch_size,
+        metavar="ROWS",
+        help="rows per transaction (default: %(default)s)",
+    )
+    options.add_argument(
+        "--pause",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait between batches, to spare a busy database (default: 0)",
+    )
+    options.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compare and report what would change, write nothing (exit status 1 if anything would)",
+    )
+    epilog = (
+        "Safe to interrupt and run again: every batch is its own transaction, and a rerun writes "
+        "only what is still missing. Ends with a verification of every table (row counts and "
+        "checksums); exit status 0 when the target holds the source's data, 1 when it does not, "
+        "2 when the command refuses to start."
+    )
+    import_parser = db_commands.add_parser(
+        "import",
+        parents=[config, options],
+        help="bring an upstream Placement database into Stowage's",
+        description="Make Stowage's database ([placement_database] connection) hold what an "
+        "openstack-placement 16.0.0 database holds: rows the upstream database no longer has are "
+        "deleted, so importing again after more upstream writes brings Stowage up to date.",
+        epilog=epilog,
+    )
+    import_parser.add_argument(
+        "--from", dest="source", required=True, metavar="UPSTREAM_URL",
+        help="SQLAlchemy URL of the upstream database (as in upstream's placement.conf)",
+    )
+    import_parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="import even though Stowage's database holds writes no import brought in (they "
+        "are discarded)",
+    )
+    import_parser.set_defaults(run=transfer.import_command)
+    export_parser = db_commands.add_parser(
+        "export",
+        parents=[config, options],
+        help="write Stowage's data back into an upstream Placement database",
+        description="Make an openstack-placement 16.0.0 database (created by its 'placement-manage "
+        "db sync') hold what Stowage's database holds, deletions included, so that upstream can "
+        "serve it again.",
+        epilog=epilog,
+    )
+    export_parser.add_argument(
+        "--to", dest="target", required=True, metavar="UPSTREAM_URL",
+        help="SQLAlchemy URL of the upstream database",
+    )
+    export_parser.set_defaults(run=transfer.export_command)
+    copy_parser = db_commands.add_parser(
+        "copy",
+        parents=[options],
+        help="copy a Stowage database to another one, on any backend",
+        description="Copy a Stowage database to another (for example the embedded SQLite file "
+        "to PostgreSQL or MySQL). The target's schema is created or upgraded as needed. A target holding "
+        "data that differs from the source's is refused unless --overwrite; one that holds only "
+        "part of the source (an interrupted copy) is completed.",
+        epilog=epilog,
+    )
+    copy_parser.add_argument("--from", dest="source", required=True, metavar="URL",
+                             help="SQLAlchemy URL of the Stowage database to copy")
+    copy_parser.add_argument("--to", dest="target", required=True, metavar="URL",
+                             help="SQLAlchemy URL of the database to copy into")
+    copy_parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="make a target holding other data a copy of the source anyway (its own rows are "
+        "changed or deleted)",
+    )
+    copy_parser.set_defaults(run=transfer.copy_command, config_file=[])
 
 
 def _run_serve(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from gunicorn.app.base import BaseApplication
 from oslo_config import cfg
 
+from stowage.api import auth
 from stowage.api.app import create_app
 from stowage.cmd.database import prepare_database, schema_version
 from stowage.storage.database import Database
@@ -103,6 +104,16 @@ def check_auth_for_bind(auth_strategy: str, host: str) -> None:
         )
 
 
+def check_auth_settings(conf: cfg.ConfigOpts) -> None:
+    """Raise ``ServeRefused`` if the auth strategy's settings cannot work:
+    keystone with a ``[keystone_authtoken]`` that cannot validate tokens
+    would answer every request with an error."""
+    try:
+        auth.check_auth_config(conf)
+    except auth.KeystoneConfigError as error:
+        raise ServeRefused(f"refusing to start: {error}") from None
+
+
 def resolve_auth(conf: cfg.ConfigOpts, host: str) -> str:
     """Settle the auth strategy for listening on ``host``; return it.
 
@@ -156,6 +167,8 @@ def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
     """Check, prepare the database, then run gunicorn until it is stopped."""
     try:
         strategy = resolve_auth(conf, listen.host)
+        # Before the database and the bind: a refused start leaves nothing behind.
+        check_auth_settings(conf)
     except ServeRefused as refused:
         print(f"stowage serve: {refused}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ FIRST_CUSTOM_CLASS_ID = 10000
 STANDARD_CLASSES = frozenset(os_resource_classes.STANDARDS)
 STANDARD_TRAITS = frozenset(os_traits.get_traits())
 
-# Two writers may pick the same next id on PostgreSQL; the loser retries.
+# Two writers may pick the same next id (PostgreSQL, MySQL); the loser retries.
 _CREATE_ATTEMPTS = 100
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import datetime
 
 from sqlalchemy import Connection, Table, delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from stowage.storage.schema import changes, revision
+from stowage.storage.backends import Backend, backend_for
+from stowage.storage.schema import changes
 
 # Revisions of change-feed rows kept; a read model further behind reloads.
 CHANGES_KEPT = 10_000
@@ -32,7 +31,7 @@ def bump_revision(connection: Connection) -> None:
     connection.info[CHANGED_MARK] = True
 
 
-def apply_revision_bump(connection: Connection) -> None:
+def apply_revision_bump(connection: Connection, backend: Backend) -> None:
     """Bump the revision if this transaction changed data; call at commit.
 
     Then stamp this transaction's change-feed rows (written by triggers,
@@ -40,44 +39,31 @@ def apply_revision_bump(connection: Connection) -> None:
     prune rows too old for any worker to replay::
 
         UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1
-            RETURNING revision
-        UPDATE stowage_changes SET revision = :new WHERE revision IS NULL
-        DELETE FROM stowage_changes WHERE revision <= :new - :kept  -- every 1000th
+            RETURNING revision                    -- backend.advance_revision
+        UPDATE stowage_changes SET revision = :new
+         WHERE revision IS NULL                   -- backend.unstamped_changes
+        DELETE FROM stowage_changes
+         WHERE revision BETWEEN 1 AND :new - :kept  -- every 1000th
 
     The revision row stays locked until commit, so revisions are stamped
     in commit order and other writers' uncommitted rows are never seen.
+    (The prune's lower bound keeps it off rows not stamped yet, whatever
+    a backend marks them with.)
     """
     if connection.info.pop(CHANGED_MARK, False):
-        new_revision = connection.execute(
-            update(revision)
-            .where(revision.c.id == 1)
-            .values(revision=revision.c.revision + 1)
-            .returning(revision.c.revision)
-        ).scalar_one()
-        connection.execute(
-            update(changes).where(changes.c.revision.is_(None)).values(revision=new_revision)
-        )
+        new_revision = backend.advance_revision(connection)
+        connection.execute(update(changes).where(backend.unstamped_changes()).values(revision=new_revision))
         if new_revision % 1000 == 0:
             connection.execute(
-                delete(changes).where(changes.c.revision <= new_revision - CHANGES_KEPT)
+                delete(changes).where(changes.c.revision.between(1, new_revision - CHANGES_KEPT))
             )
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> int:
     """Insert ``rows``, silently skipping those that violate a unique key.
 
-    ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, so that
-    workers starting together can all run the same idempotent sync.
-    Returns how many rows were actually inserted.
+    So that workers starting together can all run the same idempotent sync,
+    and concurrent creators of one name both succeed. Returns how many rows
+    were actually inserted; any other error is raised.
     """
-    if not rows:
-        return 0
-    dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        # Counted from RETURNING: psycopg reports no rowcount for these.
-        first_column = next(iter(table.columns))
-        statement = insert(table).values(rows).on_conflict_do_nothing().returning(first_column)
-        return len(connection.execute(statement).all())
-    # MySQL / MariaDB
-    return connection.execute(table.insert().values(rows).prefix_with("IGNORE")).rowcount
+    return backend_for(connection).insert_ignoring_duplicates(connection, table, rows)

@@ -184,9 +184,10 @@ def insert_provider(
     """
     now = utcnow()
     try:
-        provider_id = connection.execute(
-            insert(resource_providers)
-            .values(
+        # inserted_primary_key: RETURNING where the database has it for
+        # INSERT, the driver's lastrowid where it does not (MySQL).
+        inserted = connection.execute(
+            insert(resource_providers).values(
                 uuid=uuid,
                 name=name,
                 generation=0,
@@ -195,8 +196,9 @@ def insert_provider(
                 created_at=now,
                 updated_at=None,
             )
-            .returning(resource_providers.c.id)
-        ).scalar_one()
+        ).inserted_primary_key
+        assert inserted is not None  # set for every single-row INSERT
+        provider_id = inserted[0]
     except IntegrityError:
         raise errors.Duplicate(f"Conflicting resource provider {name} already exists.") from None
     if parent is None:

@@ -2,6 +2,9 @@
 
 Timestamps are naive UTC. Every provider write bumps ``generation``;
 every consumer allocation write bumps the consumer's ``generation``.
+
+On MySQL the migrations also give every table a binary collation (see
+``storage.backends.mysql``), so string columns compare exactly there too.
 """
 from __future__ import annotations
 
@@ -18,8 +21,12 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
+
+# Double precision everywhere: MySQL's FLOAT alone is single precision.
+RATIO = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 
 def _timestamps() -> list[Column]:
@@ -70,7 +77,7 @@ inventories = Table(
     Column("min_unit", Integer, nullable=False),
     Column("max_unit", Integer, nullable=False),
     Column("step_size", Integer, nullable=False),
-    Column("allocation_ratio", Float, nullable=False),
+    Column("allocation_ratio", RATIO, nullable=False),
     *_timestamps(),
     UniqueConstraint("resource_provider_id", "resource_class_id"),
     Index("ix_inventories_resource_class_id", "resource_class_id"),
@@ -182,4 +189,18 @@ changes = Table(
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=True, index=True),
     Column("root_provider_id", Integer, nullable=True),
+)
+
+
+# One row per ``stowage db import``, written as it starts (finished_at NULL)
+# and completed with the revision it left the data at. A later import that
+# finds the revision moved on knows Stowage has taken writes since, which
+# mirroring upstream again would discard.
+imports = Table(
+    "stowage_imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(255), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
 )

@@ -92,7 +92,7 @@ def create_trait(connection: Connection, name: str) -> tuple[TraitRow, bool]:
     """Create the trait unless it exists; returns it and whether it was created.
 
     Concurrent creators of one name both succeed: the loser's insert is
-    ignored (on PostgreSQL it waits for the winner to commit) and it reads
+    ignored (on PostgreSQL and MySQL it waits for the winner to commit) and it reads
     the winner's row; should a concurrent delete remove that row meanwhile,
     it tries again. Raises ``ConcurrentUpdate`` if that keeps happening.
     """

@@ -119,7 +119,7 @@ def test_after_every_write_the_read_model_equals_a_fresh_load_and_candidates_mat
 def second_database(database: Database) -> Database:
     """Another engine on the same data, as another worker process opens."""
     url = database.engine.url.render_as_string(hide_password=False)
-    if database.is_sqlite:
+    if database.backend.name != "postgresql":  # the URL names the whole database
         return Database.from_url(url)
     with database.read() as connection:
         search_path = connection.execute(text("SHOW search_path")).scalar()

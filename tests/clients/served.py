@@ -34,6 +34,7 @@ BACKENDS = ("sqlite", "postgresql")
 BOOT_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 5.0
 ADMIN_TOKEN = "admin"  # noauth2's administrator
+NOAUTH2_SETTINGS = "[api]\nauth_strategy = noauth2\n"
 
 
 def free_loopback_port() -> int:
@@ -78,14 +79,28 @@ class ServedStowage:
         return ADMIN_TOKEN
 
     @classmethod
-    def boot(cls, backend: str, postgresql_url: str | None) -> ServedStowage:
-        """Start the process and return at once; ``wait_until_serving`` waits for it."""
+    def boot(
+        cls,
+        backend: str,
+        postgresql_url: str | None,
+        settings: str = NOAUTH2_SETTINGS,
+        database: str | None = None,
+        workers: int = 1,
+    ) -> ServedStowage:
+        """Start the process and return at once; ``wait_until_serving`` waits for it.
+
+        ``settings`` are the placement.conf lines besides the database's
+        (tests/keystone passes keystone's). ``database``, a connection URL,
+        is served as it is instead of a fresh database of ``backend``
+        (tests/galera points one service at each node).
+        """
         directory = Path(tempfile.mkdtemp(prefix=f"stowage-client-{backend}-"))
         config = directory / "placement.conf"
-        config.write_text(
-            "[api]\nauth_strategy = noauth2\n"
-            + database_section(backend, directory / "state", postgresql_url)
-        )
+        if database is None:
+            section = database_section(backend, directory / "state", postgresql_url)
+        else:
+            section = f"[placement_database]\nconnection = {database}\n"
+        config.write_text(settings + section)
         port = free_loopback_port()
         log_path = directory / "serve.log"
         with open(log_path, "wb") as log:
@@ -102,7 +117,7 @@ class ServedStowage:
                     "--port",
                     str(port),
                     "--workers",
-                    "1",
+                    str(workers),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -10,83 +10,32 @@ Placement lists carry no order, so lists are compared as sets or sorted.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from openstackclient import shell
 
+from tests.clients.cli import LATEST, OpenStackCli, fresh_client_per_command
 from tests.clients.served import ServedStowage
-
-LATEST = "1.39"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class OpenStackCli:
-    """Runs ``openstack`` commands with noauth2's admin token against one endpoint."""
-
-    def __init__(self, served: ServedStowage) -> None:
-        self.served = served
-
-    def arguments(self, command: str, version: str) -> list[str]:
-        return [
-            "--os-auth-type",
-            "admin_token",
-            "--os-endpoint",
-            self.served.endpoint,
-            "--os-token",
-            self.served.token,
-            "--os-placement-api-version",
-            version,
-            *command.split(),
-        ]
-
-    def run(self, command: str, version: str = LATEST) -> Outcome:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                exit_code = shell.OpenStackShell().run(self.arguments(command, version))
-            except SystemExit as exit_:  # argparse exits on bad arguments
-                exit_code = exit_.code
-        return Outcome(exit_code, stdout.getvalue(), stderr.getvalue())
-
-    def ok(self, command: str, version: str = LATEST) -> str:
-        """Run a command that must succeed quietly; return its output."""
-        outcome = self.run(command, version)
-        assert (outcome.exit_code, outcome.stderr) == (0, ""), f"openstack {command}"
-        return outcome.stdout
-
-    def json(self, command: str, version: str = LATEST) -> Any:
-        return json.loads(self.ok(command + " -f json", version))
 
 
 @pytest.fixture
 def cli(served_stowage: ServedStowage, monkeypatch) -> OpenStackCli:
-    """An ``openstack`` runner for the module's service.
-
-    python-openstackclient registers the placement client once per process
-    in a caching descriptor, so a second in-process command would reuse the
-    first one's client and microversion. As osc-placement's own suite does,
-    the descriptor builds a fresh client on every access instead.
-    """
-    monkeypatch.setattr(
-        "osc_lib.clientmanager.ClientCache.__get__",
-        lambda cache, instance, owner: cache.factory(instance),
+    """An ``openstack`` runner with noauth2's admin token for the module's service."""
+    fresh_client_per_command(monkeypatch)
+    return OpenStackCli(
+        [
+            "--os-auth-type",
+            "admin_token",
+            "--os-endpoint",
+            served_stowage.endpoint,
+            "--os-token",
+            served_stowage.token,
+        ]
     )
-    return OpenStackCli(served_stowage)
 
 
 def fresh(prefix: str) -> str:

@@ -25,12 +25,12 @@ from tests.support import Client, open_test_database, reset_database, test_conf
 # any fixture starts, so the intercept looks here on every request.
 _current_app = None
 _databases: dict[str, object] = {}
-_postgresql_url: str | None = None
+# Scratch database URL per server backend, set at collection.
+_server_urls: dict[str, str] = {}
 
 
-def configure(postgresql_url: str | None) -> None:
-    global _postgresql_url
-    _postgresql_url = postgresql_url
+def configure(backend: str, url: str) -> None:
+    _server_urls[backend] = url
 
 
 class LazyApp:
@@ -60,7 +60,7 @@ class APIFixture(fixture.GabbiFixture):
         global _current_app
         database = _databases.get(self.backend)
         if database is None:
-            database = open_test_database(self.backend, _postgresql_url)
+            database = open_test_database(self.backend, _server_urls.get(self.backend))
             _databases[self.backend] = database
         reset_database(database)
         self.policy_dir = tempfile.TemporaryDirectory(prefix="stowage-policy-")
@@ -710,7 +710,7 @@ def fixture_module_for(backend: str) -> types.ModuleType:
     """A module of the fixture classes above, bound to ``backend``.
 
     gabbi looks fixtures up by name on a module; one module per backend lets
-    the same YAML run against SQLite and PostgreSQL in one pytest session.
+    the same YAML run against every backend in one pytest session.
     """
     module = types.ModuleType(f"stowage_gabbi_fixtures_{backend}")
     for cls in _FIXTURE_CLASSES:

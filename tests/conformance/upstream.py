@@ -24,14 +24,11 @@ def gabbits_directory() -> str:
     return path
 
 
-def generate(metafunc, backend: str, postgresql_url: str | None = None) -> None:
-    """Parametrize gabbi's ``test_pytest`` with every upstream test for ``backend``.
-
-    Both backends' modules are collected before any test runs, so only the
-    PostgreSQL module sets the URL; the SQLite one must not reset it.
-    """
-    if postgresql_url is not None:
-        fixtures.configure(postgresql_url)
+def generate(metafunc, backend: str, url: str | None = None) -> None:
+    """Parametrize gabbi's ``test_pytest`` with every upstream test for ``backend``,
+    on the scratch database ``url`` (PostgreSQL, MySQL; None for SQLite)."""
+    if url is not None:
+        fixtures.configure(backend, url)
     driver.py_test_generator(
         gabbits_directory(),
         intercept=fixtures.setup_app,

@@ -2,6 +2,7 @@
 
     python -m tests.differential --backend sqlite --seeds 20 --steps 500
     python -m tests.differential --backend postgresql --postgresql-url URL --seeds 1-20
+    python -m tests.differential --backend mysql --mysql-url URL --seeds 1-20
     python -m tests.differential --against upstream --hash-seed 1 --seeds 5
 
 Classes are merged across seeds (first reproduction kept) and written, with
@@ -29,13 +30,14 @@ from tests.differential.runner import (
     shrink,
 )
 from tests.differential.services import Service, StowageService, UpstreamService
-from tests.support import open_test_database
+from tests.support import BACKENDS, open_test_database
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.differential")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="sqlite")
     parser.add_argument("--postgresql-url", default=os.environ.get("STOWAGE_TEST_POSTGRESQL_URL"))
+    parser.add_argument("--mysql-url", default=os.environ.get("STOWAGE_TEST_MYSQL_URL"))
     parser.add_argument("--seeds", default="3")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--shrink-seconds", type=float, default=60.0,
@@ -46,14 +48,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
     options = parser.parse_args(argv)
+    server_url = {"postgresql": options.postgresql_url, "mysql": options.mysql_url}.get(options.backend)
 
-    reference = UpstreamService(options.backend, options.postgresql_url)
+    reference = UpstreamService(options.backend, server_url)
     candidate: Service
     if options.against == "upstream":
-        candidate = UpstreamService(options.backend, options.postgresql_url, options.hash_seed)
+        candidate = UpstreamService(options.backend, server_url, options.hash_seed)
         candidate.label = f"upstream(PYTHONHASHSEED={options.hash_seed})"
     else:
-        candidate = StowageService(open_test_database(options.backend, options.postgresql_url))
+        candidate = StowageService(open_test_database(options.backend, server_url))
     session = Session(reference, candidate)
     rows = [] if options.no_allow_list else allow_list()
     classes: dict[tuple[Any, ...], Finding] = {}

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import server_urls
 from tests.differential.runner import parse_seeds
 from tests.differential.services import UpstreamService
 
@@ -21,7 +22,7 @@ def steps(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture(scope="session")
-def upstream_services(postgresql_url: str | None) -> Iterator[dict[str, UpstreamService]]:
+def upstream_services() -> Iterator[dict[str, UpstreamService]]:
     """Upstream Placement per backend, started on first use, stopped at the end."""
     services: dict[str, UpstreamService] = {}
     yield services
@@ -30,10 +31,9 @@ def upstream_services(postgresql_url: str | None) -> Iterator[dict[str, Upstream
 
 
 @pytest.fixture
-def upstream(request: pytest.FixtureRequest, upstream_services: dict[str, UpstreamService],
-             postgresql_url: str | None) -> UpstreamService:
+def upstream(request: pytest.FixtureRequest, upstream_services: dict[str, UpstreamService]) -> UpstreamService:
     """Upstream on the backend the test's ``database`` fixture is on."""
     backend = request.node.callspec.params["database"]
     if backend not in upstream_services:
-        upstream_services[backend] = UpstreamService(backend, postgresql_url)
+        upstream_services[backend] = UpstreamService(backend, server_urls(request.config).get(backend))
     return upstream_services[backend]

@@ -10,8 +10,9 @@ Upstream runs in a subprocess (``upstream_server``) on a loopback port:
 importing it here would put its process-wide state (enginefacade, policy
 enforcer, sync flags) and its deprecation warnings into the test process. It
 gets its own database, created by ``placement-manage db sync``: a SQLite file,
-or a private schema of the PostgreSQL test database (so no CREATEDB right is
-needed), dropped when the service stops.
+a private schema of the PostgreSQL test database (so no CREATEDB right is
+needed), or a private database on the MySQL test server, dropped when the
+service stops (or, for MySQL, when the test process exits).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from stowage.api.app import create_app
 from stowage.storage.database import Database
 from tests.differential.upstream_server import RESET_PATH
 from tests.differential.wire import Answer, WireRequest, call_wsgi
-from tests.support import reset_database, test_conf
+from tests.support import private_mysql_database, reset_database, test_conf
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # Upstream builds some error details by iterating over sets of strings; a
@@ -70,21 +71,29 @@ class UpstreamService:
 
     label = "upstream"
 
-    def __init__(self, backend: str, postgresql_url: str | None = None,
+    def __init__(self, backend: str, server_url: str | None = None,
                  hash_seed: str = UPSTREAM_HASH_SEED) -> None:
+        """``server_url``: the PostgreSQL or MySQL scratch database (None for SQLite)."""
         self.backend = backend
         self.work_dir = Path(tempfile.mkdtemp(prefix="stowage-differential-"))
         self.log_path = self.work_dir / "upstream.log"
-        self._postgresql_url = postgresql_url
+        self._postgresql_url = server_url if backend == "postgresql" else None
+        self._mysql_url = server_url if backend == "mysql" else None
         self._schema: str | None = None
         self._connection: http.client.HTTPConnection | None = None
-        config_file = self._write_config(self._database_url())
-        self._migrate(config_file)
+        self._hash_seed = hash_seed
+        # The database upstream serves, as its placement.conf names it.
+        self.database_url = self._database_url()
+        self.config_file = self._write_config(self.database_url)
+        self._migrate(self.config_file)
+        self._start()
+
+    def _start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.differential.upstream_server", str(config_file)],
+                [sys.executable, "-m", "tests.differential.upstream_server", str(self.config_file)],
                 cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=log,
-                env={**os.environ, "PYTHONHASHSEED": hash_seed},
+                env={**os.environ, "PYTHONHASHSEED": self._hash_seed},
             )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().decode()
@@ -93,9 +102,20 @@ class UpstreamService:
             raise RuntimeError(f"upstream did not start; see {self.log_path}")
         self.port = int(line.split()[1])
 
+    def restart(self) -> None:
+        """Stop the upstream process and start a new one on the same database, as an
+        operator switching back to upstream does."""
+        self._stop_process()
+        self._start()
+
     def _database_url(self) -> str:
         if self.backend == "sqlite":
             return f"sqlite:///{self.work_dir / 'upstream.sqlite'}"
+        if self.backend == "mysql":
+            if not self._mysql_url:
+                raise RuntimeError("the MySQL backend needs --mysql-url")
+            # mysql+pymysql://, as oslo.db's documentation has it for upstream.
+            return private_mysql_database(self._mysql_url, prefix="stowage_differential")
         if not self._postgresql_url:
             raise RuntimeError("the PostgreSQL backend needs --postgresql-url")
         self._schema = f"stowage_differential_{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -160,8 +180,17 @@ class UpstreamService:
             raise RuntimeError(f"upstream reset failed: {answer.status}; see {self.log_path}")
 
     def stop(self) -> None:
+        self._stop_process()
+        if self._schema and self._postgresql_url:
+            engine = create_engine(self._postgresql_url)
+            with engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{self._schema}" CASCADE'))
+            engine.dispose()
+
+    def _stop_process(self) -> None:
         if self._connection is not None:
             self._connection.close()
+            self._connection = None
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -171,8 +200,3 @@ class UpstreamService:
                 self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
-        if self._schema and self._postgresql_url:
-            engine = create_engine(self._postgresql_url)
-            with engine.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{self._schema}" CASCADE'))
-            engine.dispose()

@@ -19,6 +19,7 @@ from tests.differential.runner import Session, run_seed, show_finding, shrink
 from tests.differential.services import StowageService, UpstreamService
 from tests.differential.steps import Binding
 from tests.differential.wire import WireRequest
+from tests.support import BACKENDS
 
 # Shrinking replays from fresh services many times; bounded so that a
 # failing run still ends within a minute or so per test.
@@ -26,9 +27,9 @@ SHRINK_SECONDS_PER_TEST = 30.0
 SHRINK_SECONDS_PER_FINDING = 10.0
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("database", BACKENDS, indirect=True)
 def test_stowage_answers_every_request_as_upstream_does(database, upstream, seed, steps):
-    backend = "sqlite" if database.is_sqlite else "postgresql"
+    backend = database.backend.name
     session = Session(upstream, StowageService(database))
     rows = allow_list()
     run = run_seed(session, backend, seed, steps,

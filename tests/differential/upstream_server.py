@@ -7,8 +7,8 @@ builds it (``_parse_args``, ``db_api.configure``, ``deploy.loadapp``), minus
 oslo.log's per-request INFO lines, which change no answer.
 
 ``POST /__differential__/reset`` makes the service a fresh one: every table
-but ``alembic_version`` emptied (PostgreSQL sequences restarted, SQLite's
-``sqlite_sequence`` cleared), the process-wide "already synced" flags of
+but ``alembic_version`` emptied (PostgreSQL sequences and MySQL's
+AUTO_INCREMENT restarted, SQLite's ``sqlite_sequence`` cleared), the process-wide "already synced" flags of
 traits and resource classes cleared, the policy enforcer dropped, and the app
 built again, which syncs the standard traits and resource classes as a
 starting service does. Upstream keeps no other state between requests: its
@@ -63,6 +63,13 @@ class UpstreamPlacement:
             if engine.dialect.name == "postgresql":
                 names = ", ".join(f'"{table.name}"' for table in tables)
                 connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                # TRUNCATE restarts AUTO_INCREMENT; the self-referencing
+                # provider rows cannot be deleted with the checks on.
+                connection.execute(sa.text("SET FOREIGN_KEY_CHECKS = 0"))
+                for table in tables:
+                    connection.execute(sa.text(f"TRUNCATE TABLE `{table.name}`"))
+                connection.execute(sa.text("SET FOREIGN_KEY_CHECKS = 1"))
             else:
                 for table in reversed(tables):
                     connection.execute(table.delete())

@@ -45,9 +45,9 @@ def test_the_revision_moves_only_when_a_write_marks_a_change(database):
     assert revision_of(database) == before + 1
 
 
-def test_a_deadlock_on_postgresql_is_reported_as_an_aborted_transaction(postgresql_database):
+def test_a_deadlock_is_reported_as_an_aborted_transaction(server_database):
     # (SQLite serialises writers with BEGIN IMMEDIATE, so it cannot deadlock.)
-    database = postgresql_database
+    database = server_database
     with database.write() as connection:
         add_provider(connection, "a")
         add_provider(connection, "bb")

@@ -6,8 +6,8 @@ upstream app behind wsgi-intercept) and reads only its ``endpoint`` and
 ``token``. We patch the ``placement`` name that ``base`` imported with a
 stand-in whose ``PlacementFixture`` gives those two for a served Stowage.
 We patch because osc-placement builds the fixture itself, without
-arguments, so there is no other seam (the CLI session's ClientCache patch
-in ``test_openstack_cli.py`` is the only other patched global).
+arguments, so there is no other seam (the CLI sessions' ClientCache patch
+in ``tests/clients/cli.py`` is the only other patched global).
 
 Each of our modules (one per osc-placement module) gets its own service on an
 empty SQLite database. osc-placement's tests come from devstack days: they use

@@ -1,11 +1,19 @@
 """Initial schema: providers, inventories, classes, traits, aggregates,
 consumers, allocations and the revision counter.
 
+On MySQL, whose DDL commits as it goes, a run that failed half-way can be
+run again: tables, indexes and the revision row are created only if missing.
+Every table gets the backend's table options (MySQL: InnoDB, utf8mb4 and an
+exact binary collation).
+
 Revision ID: 0001
 Revises:
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+from stowage.storage.ddl import create_index, create_table
 
 revision = "0001"
 down_revision = None
@@ -14,7 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('consumer_types',
+    create_table('consumer_types',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -22,7 +30,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
-    op.create_table('placement_aggregates',
+    create_table('placement_aggregates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -30,7 +38,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('uuid')
     )
-    op.create_table('projects',
+    create_table('projects',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('external_id', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -38,7 +46,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('external_id')
     )
-    op.create_table('resource_classes',
+    create_table('resource_classes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -46,7 +54,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
-    op.create_table('resource_providers',
+    create_table('resource_providers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -61,14 +69,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('uuid')
     )
-    op.create_index(op.f('ix_resource_providers_parent_provider_id'), 'resource_providers', ['parent_provider_id'], unique=False)
-    op.create_index(op.f('ix_resource_providers_root_provider_id'), 'resource_providers', ['root_provider_id'], unique=False)
-    op.create_table('stowage_revision',
+    create_index(op.f('ix_resource_providers_parent_provider_id'), 'resource_providers', ['parent_provider_id'], unique=False)
+    create_index(op.f('ix_resource_providers_root_provider_id'), 'resource_providers', ['root_provider_id'], unique=False)
+    create_table('stowage_revision',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('revision', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_table('traits',
+    create_table('traits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -76,7 +84,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
-    op.create_table('users',
+    create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('external_id', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -84,7 +92,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('external_id')
     )
-    op.create_table('consumers',
+    create_table('consumers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -99,8 +107,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('uuid')
     )
-    op.create_index('ix_consumers_project_user', 'consumers', ['project_id', 'user_id'], unique=False)
-    op.create_table('inventories',
+    create_index('ix_consumers_project_user', 'consumers', ['project_id', 'user_id'], unique=False)
+    create_table('inventories',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('resource_provider_id', sa.Integer(), nullable=False),
     sa.Column('resource_class_id', sa.Integer(), nullable=False),
@@ -109,7 +117,7 @@ def upgrade() -> None:
     sa.Column('min_unit', sa.Integer(), nullable=False),
     sa.Column('max_unit', sa.Integer(), nullable=False),
     sa.Column('step_size', sa.Integer(), nullable=False),
-    sa.Column('allocation_ratio', sa.Float(), nullable=False),
+    sa.Column('allocation_ratio', sa.Float().with_variant(mysql.DOUBLE(asdecimal=False), 'mysql', 'mariadb'), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['resource_class_id'], ['resource_classes.id'], ),
@@ -117,8 +125,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('resource_provider_id', 'resource_class_id')
     )
-    op.create_index('ix_inventories_resource_class_id', 'inventories', ['resource_class_id'], unique=False)
-    op.create_table('resource_provider_aggregates',
+    create_index('ix_inventories_resource_class_id', 'inventories', ['resource_class_id'], unique=False)
+    create_table('resource_provider_aggregates',
     sa.Column('resource_provider_id', sa.Integer(), nullable=False),
     sa.Column('aggregate_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -127,8 +135,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['resource_provider_id'], ['resource_providers.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('resource_provider_id', 'aggregate_id')
     )
-    op.create_index('ix_resource_provider_aggregates_aggregate_id', 'resource_provider_aggregates', ['aggregate_id'], unique=False)
-    op.create_table('resource_provider_traits',
+    create_index('ix_resource_provider_aggregates_aggregate_id', 'resource_provider_aggregates', ['aggregate_id'], unique=False)
+    create_table('resource_provider_traits',
     sa.Column('resource_provider_id', sa.Integer(), nullable=False),
     sa.Column('trait_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=True),
@@ -137,8 +145,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['trait_id'], ['traits.id'], ),
     sa.PrimaryKeyConstraint('resource_provider_id', 'trait_id')
     )
-    op.create_index('ix_resource_provider_traits_trait_id', 'resource_provider_traits', ['trait_id'], unique=False)
-    op.create_table('allocations',
+    create_index('ix_resource_provider_traits_trait_id', 'resource_provider_traits', ['trait_id'], unique=False)
+    create_table('allocations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('resource_provider_id', sa.Integer(), nullable=False),
     sa.Column('consumer_id', sa.Integer(), nullable=False),
@@ -151,7 +159,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['resource_provider_id'], ['resource_providers.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index('ix_allocations_consumer_id', 'allocations', ['consumer_id'], unique=False)
-    op.create_index('ix_allocations_provider_class', 'allocations', ['resource_provider_id', 'resource_class_id'], unique=False)
+    create_index('ix_allocations_consumer_id', 'allocations', ['consumer_id'], unique=False)
+    create_index('ix_allocations_provider_class', 'allocations', ['resource_provider_id', 'resource_class_id'], unique=False)
 
-    op.execute("INSERT INTO stowage_revision (id, revision) VALUES (1, 0)")
+    if op.get_bind().execute(sa.text("SELECT 1 FROM stowage_revision WHERE id = 1")).first() is None:
+        op.execute("INSERT INTO stowage_revision (id, revision) VALUES (1, 0)")

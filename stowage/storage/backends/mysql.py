@@ -1,0 +1,294 @@
+"""MySQL and MariaDB (InnoDB, PyMySQL), Galera clusters included.
+
+Isolation: **READ COMMITTED** for writes, as on PostgreSQL, not InnoDB's
+default REPEATABLE READ. Three things decide it:
+
+- The write paths read what a concurrent writer committed after their own
+  first read: an insert of a trait, aggregate, project or user that a unique
+  key turned away is followed by a read of the winner's row, and a resource
+  class id is picked as ``MAX(id) + 1`` and retried on a clash. Under
+  REPEATABLE READ those reads come from the transaction's first snapshot,
+  so the winner's row is never found and the retry loops never see the
+  higher id.
+- REPEATABLE READ takes next-key (gap) locks for every locking read and
+  every ``INSERT ... SELECT`` in the change-feed triggers, so concurrent
+  writers of unrelated providers block each other and deadlock where
+  PostgreSQL would not. READ COMMITTED keeps only record locks (InnoDB still
+  gap-locks for unique and foreign-key checks), and the triggers' reads of
+  ``resource_providers`` become lock-free consistent reads.
+- Correctness never relied on the isolation level: generation checks and
+  ``SELECT ... FOR UPDATE`` on provider rows serialise what must be, on all
+  three backends alike. On Galera, a transaction that loses certification
+  at commit fails with 1213, which is retried like a deadlock.
+
+With binary logging on, READ COMMITTED needs ``binlog_format`` ROW or MIXED
+(MariaDB's default); Galera requires ROW anyway.
+
+Consistent reads (the read model's loads) use a REPEATABLE READ snapshot
+taken at ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``.
+
+Every connection also gets ``charset=utf8mb4`` (4-byte characters such as
+emoji in provider names), and ``sql_mode`` TRADITIONAL, so that bad data
+fails as it does elsewhere instead of being truncated, plus
+NO_AUTO_VALUE_ON_ZERO, so that the standard resource class VCPU keeps the
+id 0 that os-resource-classes gives it.
+
+Tables are created in InnoDB with utf8mb4 and a binary, no-pad collation,
+so that names, uuids and external ids compare exactly as on the other
+backends: 'CUSTOM_A' and 'CUSTOM_a' are two traits, and 'host' and 'host '
+are two provider names. Cascading foreign-key deletes would not fire the
+change-feed triggers in MySQL; no write path relies on them (children are
+deleted first, explicitly). DATETIME keeps whole seconds, which is all
+Stowage writes (``common.utcnow``); MySQL's DDL commits as it runs, which the
+migrations allow for (``storage.ddl``); identifiers may have 64 characters,
+and the migrations' longest (index and trigger names) have 44.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    URL,
+    BigInteger,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal_column,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from stowage.storage.schema import changes, revision
+
+SQL_MODE = "TRADITIONAL,NO_AUTO_VALUE_ON_ZERO"
+# ER_LOCK_DEADLOCK (also Galera's certification failure) and ER_LOCK_WAIT_TIMEOUT.
+_TRANSIENT_ERRORS = {1213, 1205}
+# ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME.
+_DUPLICATE_KEY_ERRORS = {1062, 1586}
+# Exact (binary) and no-pad first: MariaDB's, then MySQL 8's; utf8mb4_bin
+# (which ignores trailing spaces) only on servers that have neither.
+_EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin")
+# What this transaction's triggers write as revision until it is stamped: a
+# value no committed row has and no concurrent transaction shares, so the
+# stamping UPDATE neither sees nor waits for other writers' rows (it would,
+# on InnoDB, wait for their locks with "revision IS NULL").
+_UNSTAMPED = "-CONNECTION_ID()"
+# GET_LOCK names are server-wide (at most 64 characters); one per database.
+_MIGRATION_LOCK_NAME = "LEFT(CONCAT('stowage.migrations.', DATABASE()), 64)"
+MIGRATION_LOCK_SECONDS = 600
+# Connection character sets an existing placement.conf may name; utf8mb4 is a superset.
+_NARROW_UTF8 = {"utf8", "utf8mb3"}
+
+
+class MySQLBackend:
+    name = "mysql"
+
+    def create_engine(self, url: URL, **options: Any) -> Engine:
+        charset = url.query.get("charset")
+        if charset is None or charset in _NARROW_UTF8:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        connect_args = {"init_command": f"SET SESSION sql_mode = '{SQL_MODE}'", **options.pop("connect_args", {})}
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            isolation_level="READ COMMITTED",
+            connect_args=connect_args,
+            **options,
+        )
+        event.listen(engine, "connect", _causal_reads_on_galera)
+        return engine
+
+    def begin_write(self, connection: Connection) -> None:
+        connection.begin()
+
+    def begin_consistent_read(self, connection: Connection) -> None:
+        # SET TRANSACTION (not SESSION) applies to the next transaction only,
+        # so nothing needs restoring afterwards.
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+    def is_transient(self, error: DBAPIError) -> bool:
+        """1213 (deadlock, or a Galera certification conflict) and 1205 (lock
+        wait timeout, which rolls back only the statement: we roll back the rest)."""
+        return _error_code(error) in _TRANSIENT_ERRORS
+
+    def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
+        """A plain multi-row ``INSERT``; on a duplicate key, one row at a time.
+
+        Neither of MySQL's own forms fits: ``INSERT IGNORE`` also turns
+        foreign-key, NOT NULL and truncation errors into warnings, and
+        ``ON DUPLICATE KEY UPDATE id = id`` counts a duplicate as a row
+        affected (SQLAlchemy connects with CLIENT_FOUND_ROWS, which the UPDATE
+        generation checks need), so inserted rows cannot be counted. A
+        duplicate key rolls back only the failing statement in InnoDB, its
+        triggers' rows included, and the transaction goes on. The first
+        statement succeeds whenever the callers' existence checks were not
+        raced, which is nearly always.
+        """
+        if not rows:
+            return 0
+        try:
+            return connection.execute(insert(table).values(rows)).rowcount
+        except IntegrityError as error:
+            if _error_code(error) not in _DUPLICATE_KEY_ERRORS:
+                raise
+        if len(rows) == 1:
+            return 0
+        inserted = 0
+        for row in rows:
+            try:
+                connection.execute(insert(table).values(row))
+            except IntegrityError as error:
+                if _error_code(error) not in _DUPLICATE_KEY_ERRORS:
+                    raise
+            else:
+                inserted += 1
+        return inserted
+
+    def advance_revision(self, connection: Connection) -> int:
+        """``UPDATE stowage_revision SET revision = LAST_INSERT_ID(revision + 1) WHERE id = 1``
+
+        MySQL has no ``UPDATE ... RETURNING``; ``LAST_INSERT_ID(expr)`` hands
+        the new value back with the UPDATE's own answer (MySQL's documented
+        way of emulating a sequence), saving a SELECT.
+        """
+        result = connection.execute(
+            update(revision)
+            .where(revision.c.id == 1)
+            .values(revision=func.last_insert_id(revision.c.revision + 1))
+        )
+        new_revision = result.lastrowid
+        assert new_revision, "stowage_revision has no row 1"
+        return int(new_revision)
+
+    def unstamped_changes(self) -> ColumnElement[bool]:
+        return changes.c.revision == literal_column(_UNSTAMPED, BigInteger)
+
+    @contextmanager
+    def migration_lock(self, connection: Connection) -> Iterator[None]:
+        """``GET_LOCK`` / ``RELEASE_LOCK``: a lock of the session, not of the
+        transaction, since MySQL's DDL commits implicitly. The block's work
+        (the Alembic version stamp) is committed before the lock is let go,
+        so the next process to take it sees the schema current."""
+        got = connection.execute(
+            text(f"SELECT GET_LOCK({_MIGRATION_LOCK_NAME}, :seconds)"), {"seconds": MIGRATION_LOCK_SECONDS}
+        ).scalar()
+        if got != 1:
+            raise RuntimeError(
+                f"Another process held Stowage's migration lock for {MIGRATION_LOCK_SECONDS} s; not migrating."
+            )
+        try:
+            yield
+            connection.commit()
+        finally:
+            connection.execute(text(f"SELECT RELEASE_LOCK({_MIGRATION_LOCK_NAME})"))
+
+    def table_options(self, connection: Connection) -> dict[str, Any]:
+        """InnoDB, utf8mb4 and the most exact binary collation the server has."""
+        prefix = connection.dialect.name  # "mysql", or "mariadb" for mariadb:// URLs
+        return {
+            f"{prefix}_engine": "InnoDB",
+            f"{prefix}_charset": "utf8mb4",
+            f"{prefix}_collate": exact_collation(connection),
+        }
+
+    def change_feed_triggers(
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+    ) -> list[str]:
+        """One trigger per table and event (MySQL allows no other kind).
+
+        MySQL's DDL is not transactional, so each trigger is dropped first if
+        a failed run left it behind.
+        """
+        triggers: list[tuple[str, str, str, str]] = []  # (name, event, table, body)
+        for table, stem in provider_row_tables:
+            for event_name, rows in _EVENTS:
+                body = " ".join(
+                    "INSERT INTO stowage_changes (revision, root_provider_id) "
+                    f"SELECT {_UNSTAMPED}, root_provider_id FROM resource_providers "
+                    f"WHERE id = {row}.resource_provider_id;"
+                    for row in rows
+                )
+                triggers.append((f"stowage_change_{stem}_{event_name.lower()}", event_name, table, body))
+        for event_name, rows in _EVENTS:
+            body = " ".join(
+                f"IF {row}.root_provider_id IS NOT NULL THEN "
+                "INSERT INTO stowage_changes (revision, root_provider_id) "
+                f"VALUES ({_UNSTAMPED}, {row}.root_provider_id); END IF;"
+                for row in rows
+            )
+            triggers.append(
+                (f"stowage_change_providers_{event_name.lower()}", event_name, "resource_providers", body)
+            )
+        for table in catalog_tables:
+            for event_name in ("UPDATE", "DELETE"):
+                body = f"INSERT INTO stowage_changes (revision, root_provider_id) VALUES ({_UNSTAMPED}, NULL);"
+                triggers.append((f"stowage_change_{table}_{event_name.lower()}", event_name, table, body))
+        statements = []
+        for name, event_name, table, body in triggers:
+            statements.append(f"DROP TRIGGER IF EXISTS {name}")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event_name} ON {table} FOR EACH ROW BEGIN {body} END")
+        return statements
+
+    def drop_change_feed_triggers(
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+    ) -> list[str]:
+        return [
+            statement
+            for statement in self.change_feed_triggers(provider_row_tables, catalog_tables)
+            if statement.startswith("DROP ")
+        ]
+
+    def follow_written_ids(self, connection: Connection, table: Table) -> None:
+        # The next id follows the largest present by itself.
+        return None
+
+
+# Each event and the row images a trigger on it notes.
+_EVENTS = (("INSERT", ["NEW"]), ("UPDATE", ["NEW", "OLD"]), ("DELETE", ["OLD"]))
+
+
+def _causal_reads_on_galera(dbapi_connection: Any, _record: Any) -> None:
+    """On a Galera node, make every read wait until the node has applied all
+    that the cluster committed before it (``wsrep_sync_wait = 1``): a request
+    on one node then sees a write another node just acknowledged. Plain
+    MariaDB and MySQL servers are left alone (they have no ``wsrep_on``, or
+    it is OFF)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is not None and str(row[1]).upper() == "ON":
+            cursor.execute("SET SESSION wsrep_sync_wait = 1")
+    finally:
+        cursor.close()
+
+
+def exact_collation(connection: Connection) -> str:
+    """The first of ``_EXACT_COLLATIONS`` the server knows.
+
+    ``SELECT collation_name FROM information_schema.collations WHERE character_set_name = 'utf8mb4'``
+    """
+    known = set(
+        connection.execute(
+            text("SELECT collation_name FROM information_schema.collations WHERE character_set_name = 'utf8mb4'")
+        ).scalars()
+    )
+    for collation in _EXACT_COLLATIONS:
+        if collation in known:
+            return collation
+    raise RuntimeError("The server has no binary utf8mb4 collation.")
+
+
+def _error_code(error: DBAPIError) -> int | None:
+    """The server's error number: the first argument of every MySQL driver's errors."""
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None

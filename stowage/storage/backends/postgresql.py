@@ -1,0 +1,147 @@
+"""PostgreSQL (psycopg 3): READ COMMITTED writes, REPEATABLE READ snapshots.
+
+Writes run at READ COMMITTED and rely on generation checks and row locks
+for correctness: every statement sees what committed before it, which the
+read-after-ignored-insert paths (traits, aggregates, projects) depend on.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ColumnElement
+
+from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
+from stowage.storage.schema import changes
+
+# Arbitrary constant naming Stowage's schema-migration advisory lock.
+MIGRATION_LOCK_KEY = 0x5709A6E
+# deadlock_detected and serialization_failure.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+
+class PostgreSQLBackend:
+    name = "postgresql"
+
+    def create_engine(self, url: URL, **options: Any) -> Engine:
+        return create_engine(url, pool_pre_ping=True, **options)
+
+    def begin_write(self, connection: Connection) -> None:
+        connection.begin()
+
+    def begin_consistent_read(self, connection: Connection) -> None:
+        # SQLAlchemy restores the engine's level when the connection goes back to the pool.
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        connection.begin()
+
+    def is_transient(self, error: DBAPIError) -> bool:
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return sqlstate in _TRANSIENT_SQLSTATES
+
+    def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
+        return insert_counting_new_rows(connection, table, rows, insert)
+
+    def advance_revision(self, connection: Connection) -> int:
+        return advance_revision_returning(connection)
+
+    def unstamped_changes(self) -> ColumnElement[bool]:
+        # Other writers' unstamped rows are uncommitted, so invisible to this UPDATE.
+        return changes.c.revision.is_(None)
+
+    @contextmanager
+    def migration_lock(self, connection: Connection) -> Iterator[None]:
+        """``SELECT pg_advisory_xact_lock(:key)``: held until the migration commits."""
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        yield
+
+    def table_options(self, connection: Connection) -> dict[str, Any]:
+        return {}
+
+    def change_feed_triggers(
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+    ) -> list[str]:
+        """Three trigger functions, one trigger per table for all its events.
+
+        DDL is transactional here, so a failed migration leaves none behind.
+        """
+        statements = [_NOTE_PROVIDER_ROW, _NOTE_PROVIDER, _NOTE_CATALOG]
+        for table, stem in provider_row_tables:
+            statements.append(
+                f"CREATE TRIGGER stowage_change_{stem} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION stowage_note_provider_row()"
+            )
+        statements.append(
+            "CREATE TRIGGER stowage_change_providers AFTER INSERT OR UPDATE OR DELETE "
+            "ON resource_providers FOR EACH ROW EXECUTE FUNCTION stowage_note_provider()"
+        )
+        for table in catalog_tables:
+            statements.append(
+                f"CREATE TRIGGER stowage_change_{table} AFTER UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION stowage_note_catalog()"
+            )
+        return statements
+
+    def drop_change_feed_triggers(
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+    ) -> list[str]:
+        statements = [f"DROP TRIGGER IF EXISTS stowage_change_{stem} ON {table}" for table, stem in provider_row_tables]
+        statements.append("DROP TRIGGER IF EXISTS stowage_change_providers ON resource_providers")
+        statements += [f"DROP TRIGGER IF EXISTS stowage_change_{table} ON {table}" for table in catalog_tables]
+        statements += [
+            f"DROP FUNCTION IF EXISTS {function}()"
+            for function in ("stowage_note_provider_row", "stowage_note_provider", "stowage_note_catalog")
+        ]
+        return statements
+
+    def follow_written_ids(self, connection: Connection, table: Table) -> None:
+        """::
+
+        SELECT setval(pg_get_serial_sequence('<table>', 'id'),
+                      COALESCE((SELECT MAX(id) FROM <table>), 0) + 1, false)
+        """
+        if "id" not in table.c:
+            return
+        highest = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        connection.execute(select(func.setval(sequence, highest, False)))
+
+
+_NOTE_PROVIDER_ROW = """
+        CREATE FUNCTION stowage_note_provider_row() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO stowage_changes (root_provider_id)
+                SELECT root_provider_id FROM resource_providers WHERE id = NEW.resource_provider_id;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                INSERT INTO stowage_changes (root_provider_id)
+                SELECT root_provider_id FROM resource_providers WHERE id = OLD.resource_provider_id;
+            END IF;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """
+
+_NOTE_PROVIDER = """
+        CREATE FUNCTION stowage_note_provider() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.root_provider_id IS NOT NULL THEN
+                INSERT INTO stowage_changes (root_provider_id) VALUES (NEW.root_provider_id);
+            END IF;
+            IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.root_provider_id IS NOT NULL THEN
+                INSERT INTO stowage_changes (root_provider_id) VALUES (OLD.root_provider_id);
+            END IF;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """
+
+_NOTE_CATALOG = """
+        CREATE FUNCTION stowage_note_catalog() RETURNS trigger AS $$
+        BEGIN
+            INSERT INTO stowage_changes (root_provider_id) VALUES (NULL);
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """

@@ -1,0 +1,1 @@
+"""Stowage behind a real Keystone: tokens, default policy, clients, refused configurations."""
