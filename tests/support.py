@@ -73,19 +73,24 @@ def _private_postgresql_schema(url: str) -> str:
     a developer) then never see each other's rows.
     """
     schema_name = f"stowage_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _create_until_exit(url, f'CREATE SCHEMA "{schema_name}"', f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE')
+    return schema_name
+
+
+def _create_until_exit(url: str, create: str, drop: str) -> None:
+    """Run ``create`` on the server of ``url`` now, and ``drop`` when this process exits."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+        connection.execute(text(create))
     engine.dispose()
 
-    def drop() -> None:
+    def undo() -> None:
         cleanup = create_engine(url)
         with cleanup.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+            connection.execute(text(drop))
         cleanup.dispose()
 
-    atexit.register(drop)
-    return schema_name
+    atexit.register(undo)
 
 
 def private_mysql_database(url: str, prefix: str = "stowage_test") -> str:
@@ -96,18 +101,7 @@ def private_mysql_database(url: str, prefix: str = "stowage_test") -> str:
     is a database): the user of ``url`` needs the CREATE and DROP privileges.
     """
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    engine.dispose()
-
-    def drop() -> None:
-        cleanup = create_engine(url)
-        with cleanup.begin() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        cleanup.dispose()
-
-    atexit.register(drop)
+    _create_until_exit(url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4", f"DROP DATABASE IF EXISTS `{name}`")
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
