@@ -520,5 +520,6 @@ class TransactionAborted(ConcurrentUpdate):
     """The database aborted a transaction (deadlock, serialization failure).
 
     Nothing was written; the HTTP layer re-runs the request a few times
-    before answering 409.
+    before answering 409. Allocation writes run again in the domain instead,
+    in one budget with lost generation races (``replace_allocations``).
     """

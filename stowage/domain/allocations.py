@@ -139,9 +139,12 @@ def replace_allocations(
 ) -> None:
     """Atomically give each consumer exactly its requested allocations.
 
-    A lost provider-generation race rolls back and retries the whole write,
-    up to ``attempts`` times ([placement] allocation_conflict_retry_count),
-    then raises ``AllocationWriteConflict``.
+    A lost provider-generation race, or a transaction the database aborted
+    (a deadlock, a serialisation or Galera certification failure), rolls
+    back and runs the whole write again: ``attempts`` runs in all
+    ([placement] allocation_conflict_retry_count), one budget for both, then
+    ``AllocationWriteConflict``, which nothing retries again (the API's own
+    retry of aborted transactions does not see it).
     """
     for _attempt in range(max(1, attempts)):
         try:
@@ -151,10 +154,10 @@ def replace_allocations(
                 lambda connection: write_allocations(connection, requests, leads),
             )
             return
-        except ProviderRaceLost:
-            LOG.debug("Retrying allocation write after a provider generation race")
+        except (ProviderRaceLost, errors.TransactionAborted) as failure:
+            LOG.debug("Retrying an allocation write after %s", type(failure).__name__)
             continue
-    LOG.warning("Gave up an allocation write after %d provider generation races", attempts)
+    LOG.warning("Gave up an allocation write after %d attempts", attempts)
     raise errors.AllocationWriteConflict(leads.conflict)
 
 

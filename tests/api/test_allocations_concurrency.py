@@ -70,3 +70,27 @@ def test_two_writers_creating_the_same_consumer_cannot_both_win(client):
     shown = client.get(f"/allocations/{consumer}").json()
     assert shown["consumer_generation"] == 1
     assert shown["allocations"][PROVIDER]["resources"] == {"VCPU": 1}
+
+
+def test_an_allocation_write_runs_at_most_the_configured_attempts_whatever_goes_wrong(database, monkeypatch):
+    """Lost generation races and transactions the database aborted share one
+    budget ([placement] allocation_conflict_retry_count): a write that keeps
+    failing runs that many times, then answers 409, and is not run again."""
+    from stowage import errors
+    from stowage.domain import allocations as allocation_domain
+
+    app = create_app(support.test_conf(placement={"allocation_conflict_retry_count": 10}), database)
+    client = Client(app)
+    assert client.post("/resource_providers", {"uuid": PROVIDER, "name": "compute"}).status == 200
+    attempts = []
+
+    def always_failing(connection, requests, leads):
+        attempts.append(1)
+        if len(attempts) < 9:
+            raise allocation_domain.ProviderRaceLost()
+        raise errors.TransactionAborted("deadlock")
+
+    monkeypatch.setattr(allocation_domain, "write_allocations", always_failing)
+
+    assert claim(client, str(uuid.uuid4())) == 409
+    assert len(attempts) == 10
