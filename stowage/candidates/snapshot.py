@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from stowage import rules
+
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 
@@ -28,18 +30,11 @@ class Inventory:
 
     @property
     def capacity(self) -> int:
-        """``(total - reserved) * allocation_ratio``, truncated as upstream."""
-        return int((self.total - self.reserved) * self.allocation_ratio)
+        return rules.capacity(self.total, self.reserved, self.allocation_ratio)
 
     def unit_problem(self, amount: int) -> str | None:
         """Why ``amount`` is not a valid single allocation size, or None."""
-        if amount < self.min_unit:
-            return "below_min_unit"
-        if amount > self.max_unit:
-            return "above_max_unit"
-        if amount % self.step_size:
-            return "step_size"
-        return None
+        return rules.unit_problem(amount, self.min_unit, self.max_unit, self.step_size)
 
     def has_room(self, amount: int) -> bool:
         """True if ``amount`` more still fits under the capacity."""

@@ -346,11 +346,7 @@ def check_fits(
         record = inventory.get(key)
         if record is None:
             raise errors.NoInventoryForAllocation([item.resource_class], [item.provider_uuid])
-        if (
-            item.amount < record.min_unit
-            or item.amount > record.max_unit
-            or item.amount % record.step_size != 0
-        ):
+        if record.unit_problem(item.amount) is not None:
             raise errors.AllocationConstraintsViolated(item.resource_class, item.provider_uuid)
         after = record.used + requested[key]
         if after > record.capacity:

@@ -4,7 +4,7 @@ Rules (upstream Placement's):
 
 * every change bumps the provider generation, even one that changes nothing
   (replacing an empty inventory with an empty one);
-* capacity is ``int((total - reserved) * allocation_ratio)``; it must be
+* capacity is ``rules.capacity``, ``int((total - reserved) * ratio)``; it must be
   positive, or from 1.26 at least zero (``reserved == total`` is allowed);
 * an inventory cannot be removed while allocations consume it;
 * shrinking an inventory below what is already allocated is allowed: the
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from stowage import errors
+from stowage import errors, rules
 from stowage.storage import catalog
 from stowage.storage import inventories as storage
 from stowage.storage.inventories import InventoryRow, InventoryValues
@@ -45,8 +45,7 @@ class Inventory:
 
     @property
     def capacity(self) -> int:
-        """What allocations may consume in all: ``int((total - reserved) * ratio)``."""
-        return int((self.total - self.reserved) * self.allocation_ratio)
+        return rules.capacity(self.total, self.reserved, self.allocation_ratio)
 
     def values(self) -> InventoryValues:
         return InventoryValues(

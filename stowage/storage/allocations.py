@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, select
 
+from stowage import rules
 from stowage.storage.common import utcnow
 from stowage.storage.schema import (
     allocations,
@@ -61,9 +62,11 @@ class InventoryUsage:
     used: int
 
     @property
-    def capacity(self) -> float:
-        """How much may be allocated in all: (total - reserved) * allocation_ratio."""
-        return (self.total - self.reserved) * self.allocation_ratio
+    def capacity(self) -> int:
+        return rules.capacity(self.total, self.reserved, self.allocation_ratio)
+
+    def unit_problem(self, amount: int) -> str | None:
+        return rules.unit_problem(amount, self.min_unit, self.max_unit, self.step_size)
 
 
 @dataclass(frozen=True)

@@ -143,13 +143,23 @@ def test_a_write_through_one_worker_is_seen_by_another_workers_next_request(data
         other_database.dispose()
 
 
-def test_a_serving_worker_builds_its_read_model_before_the_first_request(database, caplog):
+def test_a_serving_worker_builds_its_read_model_before_the_first_request(database, caplog, monkeypatch):
     build = Builder(fast_client(database))
     host = build.create_provider("host")
     build.add_inventory(host, "VCPU", 2)
     caplog.set_level(logging.INFO, logger="stowage.domain.candidates")
+    # The threads the app starts, caught as they start: looking for the
+    # builder among running threads misses it when it has already finished.
+    started: list[threading.Thread] = []
+
+    class Recorded(threading.Thread):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Recorded)
     serving = Client(create_app(test_conf(), database, prepare_engine=True))
-    (builder,) = [t for t in threading.enumerate() if t.name == "stowage-read-model"]
+    (builder,) = [thread for thread in started if thread.name == "stowage-read-model"]
     builder.join(timeout=60)
     built = [r.getMessage() for r in caplog.records if "Read model" in r.getMessage()]
     assert len(built) == 1 and "of 1 providers" in built[0]
