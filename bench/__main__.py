@@ -214,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for service in services.values():
             service.stop()
-        arguments.work_dir.mkdir(parents=True, exist_ok=True)
-        raw = arguments.work_dir / f"results-{suffix}.json"
-        raw.write_text(json.dumps(results, indent=2, default=str))
-        log(f"raw results in {raw}")
+        log(f"raw results in {report.save_raw(arguments.work_dir, suffix, results)}")
     report.write(arguments.output, results)
     log(f"report in {arguments.output}")
     return 0

@@ -165,6 +165,10 @@ class ClaimResult:
     touched: set[str] = field(default_factory=set)
     consumers: list[str] = field(default_factory=list)
     over_capacity: list[str] = field(default_factory=list)
+    # Seconds per PUT /allocations answered 204 or 409, and what each
+    # acknowledged claim holds: {consumer: {provider: {class: amount}}}.
+    put_seconds: list[float] = field(default_factory=list)
+    held: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     @property
     def per_second(self) -> float:
@@ -210,11 +214,17 @@ def claim(client: Client | Sequence[Client], query: Query, target: int, seed: in
                 stop.set()
                 return
             with lock:
+                if reply.status in (204, 409):
+                    result.put_seconds.append(reply.seconds)
                 if reply.status == 204:
                     # Claims already in flight may end a few above the target.
                     result.claims += 1
                     result.touched.update(chosen["allocations"])
                     result.consumers.append(consumer)
+                    result.held[consumer] = {
+                        provider: dict(held["resources"])
+                        for provider, held in chosen["allocations"].items()
+                    }
                     if result.claims >= target:
                         stop.set()
                 elif reply.status == 409:
@@ -231,6 +241,18 @@ def claim(client: Client | Sequence[Client], query: Query, target: int, seed: in
         thread.join()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def claims_not_read_back(client: Client, held: dict[str, dict[str, dict[str, int]]]) -> list[str]:
+    """Consumers whose GET /allocations differs from what their acknowledged claim wrote."""
+    differing = []
+    for consumer, wanted in held.items():
+        found = expect(client.get(f"/allocations/{consumer}"), "read a claim back", 200).body
+        seen = {provider: dict(held["resources"])
+                for provider, held in found["allocations"].items()}
+        if seen != wanted:
+            differing.append(consumer)
+    return differing
 
 
 def release(client: Client, consumers: list[str]) -> None:

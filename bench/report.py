@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -217,6 +218,14 @@ Stowage against upstream Placement, side by side: `bash bench/run` (see README).
 
 
 RESULTS_HEADING = "## Results: "
+
+
+def save_raw(work_dir: Path, suffix: str, results: dict) -> Path:
+    """``results`` as JSON in ``work_dir/results-<suffix>.json``; returns the path."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    raw = work_dir / f"results-{suffix}.json"
+    raw.write_text(json.dumps(results, indent=2, default=str))
+    return raw
 
 
 def write(path: Path, results: dict) -> None:

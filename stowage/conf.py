@@ -115,6 +115,18 @@ _stowage_opts = [
         "request; 'fast' keeps an in-memory read model of every provider per worker, "
         "reloaded when the data changes.",
     ),
+    cfg.BoolOpt(
+        "spread_limited_candidates",
+        default=False,
+        help="With the fast engine, answer a request with a limit (and without "
+        "[placement] randomize_allocation_candidates) from a different part of the "
+        "cloud each time: each worker resumes its scan of the compute trees where its "
+        "last limited answer ended, starting from a random tree. Schedulers asking the "
+        "same question at once are then handed different candidates instead of racing "
+        "for the first ones (fewer 409s on claims), at no extra cost. Every answer is "
+        "still a valid set of candidates, but not upstream's first ones; off by "
+        "default, so that answers stay exactly upstream's.",
+    ),
 ]
 
 

@@ -285,7 +285,9 @@ def create_app(
         conf=conf,
         database=database,
         policy=PolicyEnforcer(conf),
-        candidate_finder=CandidateFinder(conf.stowage.candidate_engine),
+        candidate_finder=CandidateFinder(
+            conf.stowage.candidate_engine, spread=conf.stowage.spread_limited_candidates
+        ),
     )
     if prepare_engine:
         threading.Thread(

@@ -76,10 +76,15 @@ _UNKNOWN: Final = _Verdict.UNKNOWN
 
 @dataclass(frozen=True)
 class RootScan:
-    """Where ``eligible_roots`` stopped, so the next batch resumes there."""
+    """Where ``eligible_roots`` stopped, so the next batch resumes there.
+
+    ``position`` counts roots scanned from ``start``, the index in the
+    model's roots where the scan began (it wraps around at the end).
+    """
 
     position: int = 0
     exhausted: bool = False
+    start: int = 0
 
 
 # --- Stage 1: roots that could anchor a candidate ---------------------------------------
@@ -149,15 +154,24 @@ def eligible_roots(
     """
     roots = model.snapshot.roots
     smallest = smallest_amounts(request)
-    if wanted is None and scan.position == 0:
+    if wanted is None and scan.position == 0 and scan.start == 0:
         return _every_eligible_root(model, request, smallest, verdicts)
     found: list[str] = []
     excluded: dict[str, int] = {}
     known_key = model.root_keys.get
     position = scan.position
+    # From where the scan is to the end, then round to where it began;
+    # indexed, so that resuming costs nothing per root already scanned.
+    start, count = scan.start, len(roots)
+    first = start + position
+    indexes = (
+        itertools.chain(range(first, count), range(start))
+        if first < count
+        else range(first - count, start)
+    )
     # One pass of plain dict lookups per root: this loop sees every root of
     # the cloud on an unlimited request.
-    for root in itertools.islice(roots, scan.position, None):
+    for root in map(roots.__getitem__, indexes):
         position += 1
         key = known_key(root.uuid)
         if key is None:
@@ -172,7 +186,7 @@ def eligible_roots(
                 break
         else:
             excluded[reason] = excluded.get(reason, 0) + 1
-    return found, RootScan(position, position >= len(roots)), Counter(excluded)
+    return found, RootScan(position, position >= len(roots), start), Counter(excluded)
 
 
 def _every_eligible_root(
@@ -734,7 +748,8 @@ def find_candidates(
     outcomes: list[reference.StageOutcome] = []
     found: list[CandidateLike] = []
     seen: set[tuple] = set()
-    scan = RootScan()
+    roots = len(model.snapshot.roots)
+    scan = RootScan(start=options.start % roots if limited and roots else 0)
     verdicts: dict[int, str | None] = {}
     while not scan.exhausted and (stop_at < 0 or len(found) < stop_at):
         missing = None if stop_at < 0 else max(min_batch, _BATCH_FACTOR * (stop_at - len(found)))

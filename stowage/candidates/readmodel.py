@@ -1,11 +1,19 @@
 """The fast engine's in-memory read model: every provider, at one revision.
 
-A ``ReadModel`` is immutable. It wraps a ``Snapshot`` of *all* providers
-(not just those in play for one request) plus the indexes the fast engine
-uses to skip trees cheaply. A worker keeps one per process and replaces it
-wholesale when the database's revision moves (``stowage.domain.candidates``
-holds it; ``stowage.storage.changes`` loads it), so threads never see a
-half-updated model.
+A ``ReadModel`` wraps a ``Snapshot`` of *all* providers (not just those in
+play for one request) plus the indexes the fast engine uses to skip trees
+cheaply. A worker keeps one per process (``stowage.domain.candidates``
+holds it; ``stowage.storage.changes`` loads it) and brings it to the
+database's revision as that moves:
+
+* the common change (a claim, an inventory or trait update: trees keep
+  their providers) is patched in place, entry by entry, in time
+  proportional to the changed trees (``patch``); every entry is replaced by
+  one assignment and no index gains or loses a key, so a request running
+  meanwhile sees each tree either before or after, never a crash;
+* trees created, deleted or reshaped, and sharing providers changing
+  aggregates, give a new model sharing the unchanged providers
+  (``with_trees``), swapped in whole.
 """
 from __future__ import annotations
 
@@ -132,6 +140,71 @@ class ReadModel:
         self._carry_over(model)
         return model
 
+    def patch(self, revision: int, changed_root_ids: set[int], loaded: Snapshot) -> bool:
+        """Bring this model to ``revision`` in place, in time proportional
+        to the ``loaded`` trees, when the change is one a scheduler makes
+        all the time: every tree rooted at ``changed_root_ids`` still has
+        exactly its providers, each with its aggregates and sharing role
+        (usage, inventories or other traits changed). False, and nothing
+        touched, otherwise (``with_trees`` then builds a new model).
+
+        Requests running on the model meanwhile see each index entry
+        either before or after (each is replaced by one assignment, no
+        index gains or loses a key): data at least as new as the revision
+        they started at, as ``ReadModelCache`` promises, never a crash.
+        Only the refresher (one at a time) calls this.
+        """
+        uuid_of = self.uuid_by_id
+        replaced = {uuid_of[root_id] for root_id in changed_root_ids if root_id in uuid_of}
+        if len(replaced) != len(changed_root_ids) or not isinstance(self.snapshot.providers, list):
+            return False
+        old_members, new_members = self.snapshot.tree_members, loaded.tree_members
+        if set(new_members) != replaced:
+            return False
+        by_uuid = self.snapshot.by_uuid
+        sharing_changed = False
+        for root in replaced:
+            old = old_members.get(root)
+            new = new_members[root]
+            if old is None or len(old) != len(new):
+                return False
+            for before, after in zip(old, new, strict=True):
+                if (before.uuid, before.parent_uuid, before.aggregates, before.is_sharing) != (
+                    after.uuid, after.parent_uuid, after.aggregates, after.is_sharing
+                ):
+                    return False
+                sharing_changed = sharing_changed or after.is_sharing
+        snapshot = self.snapshot
+        providers = snapshot.providers
+        position = snapshot.order
+        roots = snapshot.roots
+        trait_rank = snapshot.trait_rank
+        free = _free_by_root(loaded.providers)
+        for name, rank in loaded.trait_rank.items():
+            trait_rank.setdefault(name, rank)
+        for root in replaced:
+            for provider in new_members[root]:
+                providers[position[provider.uuid]] = provider
+                by_uuid[provider.uuid] = provider
+            snapshot.tree_members[root] = new_members[root]
+            roots[self.root_positions[root]] = by_uuid[root]
+            self.free_by_root[root] = free.get(root, {})
+            self.root_keys.pop(root, None)
+            self._twin_keys.pop((root, True), None)
+            self._twin_keys.pop((root, False), None)
+        if sharing_changed:
+            # A pool's state is part of the twin keys of every tree it serves.
+            sharing = tuple(by_uuid[provider.uuid] for provider in self.sharing_providers)
+            self.__dict__["sharing_providers"] = sharing
+            self.__dict__["sharing_by_aggregate"] = _sharing_by_aggregate(sharing)
+            self.__dict__["_twin_keys"] = {}
+        # Grouped by root keys, which the changed trees may have changed;
+        # worked out again on first use.
+        self.__dict__.pop("roots_by_key", None)
+        # Last: a request that sees the new revision sees every change.
+        self.__dict__["revision"] = revision
+        return True
+
     def _with_same_trees(
         self, revision: int, replaced: set[str], loaded: Snapshot
     ) -> ReadModel | None:
@@ -236,7 +309,13 @@ class ReadModel:
         sharing_providers: tuple[Provider, ...] | None = None,
         **carried,
     ) -> ReadModel:
-        model = cls(revision, snapshot, free, provider_ids)
+        # Lists and a dict of the model's own, so that ``patch`` can
+        # replace entries in place.
+        if not isinstance(snapshot.providers, list):
+            object.__setattr__(snapshot, "providers", list(snapshot.providers))
+        snapshot.__dict__["roots"] = list(snapshot.roots)
+        snapshot.__dict__["trait_rank"] = dict(snapshot.trait_rank)
+        model = cls(revision, snapshot, free if isinstance(free, dict) else dict(free), provider_ids)
         if sharing_providers is not None:
             model.__dict__["sharing_providers"] = sharing_providers
         # Indexes that did not change (the caller vouches), as they were.
@@ -276,11 +355,7 @@ class ReadModel:
     @cached_property
     def sharing_by_aggregate(self) -> dict[str, tuple[Provider, ...]]:
         """Aggregate → the sharing providers in it."""
-        found: dict[str, list[Provider]] = {}
-        for provider in self.sharing_providers:
-            for aggregate in provider.aggregates:
-                found.setdefault(aggregate, []).append(provider)
-        return {aggregate: tuple(providers) for aggregate, providers in found.items()}
+        return _sharing_by_aggregate(self.sharing_providers)
 
     def serving_sharing(self, root: str) -> tuple[str, ...]:
         """Uuids of the sharing providers serving the tree (sharing an
@@ -492,6 +567,14 @@ class ReadModel:
     @property
     def provider_count(self) -> int:
         return len(self.snapshot.providers)
+
+
+def _sharing_by_aggregate(sharing: Iterable[Provider]) -> dict[str, tuple[Provider, ...]]:
+    found: dict[str, list[Provider]] = {}
+    for provider in sharing:
+        for aggregate in provider.aggregates:
+            found.setdefault(aggregate, []).append(provider)
+    return {aggregate: tuple(providers) for aggregate, providers in found.items()}
 
 
 def _sharing_layout(model: ReadModel) -> list[tuple[str, frozenset[str]]]:

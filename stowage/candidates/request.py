@@ -102,9 +102,13 @@ class EngineOptions:
     ``max_candidates`` (-1 for no bound) caps how many distinct candidates are
     generated before ``limit`` applies; ``randomize`` shuffles (or samples,
     with a limit) the result; ``seed`` makes that shuffle reproducible.
+    ``start`` (fast engine, limited and not randomised requests) is where
+    the scan of the roots begins, wrapping around: the answer is then the
+    first ``limit`` candidates from there instead of from the first root.
     """
 
     randomize: bool = False
     seed: int | None = None
     max_candidates: int = -1
     strategy: GenerationStrategy = GenerationStrategy.DEPTH_FIRST
+    start: int = 0

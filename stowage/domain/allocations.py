@@ -42,7 +42,7 @@ from stowage.storage.catalog import resource_class_ids
 from stowage.storage.common import bump_revision
 from stowage.storage.consumers import ConsumerRow
 from stowage.storage.database import Database
-from stowage.storage.providers import ProviderRow, find_provider, increment_generation
+from stowage.storage.providers import ProviderRow, find_provider, find_providers, increment_generation
 
 LOG = logging.getLogger(__name__)
 
@@ -192,7 +192,9 @@ class PreparedWrite:
 
     ``visited`` are the consumers the write changes: those given allocations
     and those losing some. A consumer given none that holds none is left as
-    it is (generation included), as upstream leaves it.
+    it is (generation included), as upstream leaves it. ``created`` are the
+    ids of consumers this write inserted: they hold nothing yet and already
+    have their final generation.
     """
 
     requests: list[ConsumerAllocations]
@@ -202,6 +204,7 @@ class PreparedWrite:
     # allocations being taken away.
     touched: dict[int, ProviderRow]
     visited: list[ConsumerRow]
+    created: frozenset[int] = frozenset()
 
 
 def write_allocations(
@@ -222,44 +225,60 @@ def prepare_write(connection: Connection, requests: list[ConsumerAllocations]) -
     ``AllocationProviderNotFound``. Providers are read inside the caller's
     transaction, so generations it already bumped (the reshaper) are seen."""
     requests = list({request.claim.uuid: request for request in requests}.values())
-    consumers = [consumer_domain.ensure_consumer(connection, request.claim) for request in requests]
-    providers: dict[str, ProviderRow] = {}
-
-    def provider(uuid: str) -> ProviderRow:
-        if uuid not in providers:
-            found = find_provider(connection, uuid)
-            if found is None:
-                raise errors.AllocationProviderNotFound(uuid)
-            providers[uuid] = found
-        return providers[uuid]
-
-    touched: dict[int, ProviderRow] = {}
-    visited: list[ConsumerRow] = []
-    for request, consumer in zip(requests, consumers, strict=False):
+    consumers: list[ConsumerRow] = []
+    created: set[int] = set()
+    for request in requests:
+        consumer, new = consumer_domain.ensure_consumer(
+            connection, request.claim, gets_allocations=bool(request.allocations)
+        )
+        consumers.append(consumer)
+        if new:
+            created.add(consumer.id)
+    # Per request, the providers whose generations it moves: those it
+    # names, or, when it empties a consumer, those the consumer holds.
+    held: list[list[str]] = []
+    for request, consumer in zip(requests, consumers, strict=True):
         if request.allocations:
-            held = [provider(uuid) for uuid in request.allocations]
+            held.append(list(request.allocations))
+        elif consumer.id in created:
+            held.append([])
         else:
             rows = allocation_storage.allocations_of_consumer(connection, request.claim.uuid)
-            held = [provider(row.provider_uuid) for row in rows]
-        if held:
+            held.append(list(dict.fromkeys(row.provider_uuid for row in rows)))
+    providers = find_providers(connection, {uuid for uuids in held for uuid in uuids})
+    touched: dict[int, ProviderRow] = {}
+    visited: list[ConsumerRow] = []
+    for uuids, consumer in zip(held, consumers, strict=True):
+        for uuid in uuids:
+            if uuid not in providers:
+                raise errors.AllocationProviderNotFound(uuid)
+            touched.setdefault(providers[uuid].id, providers[uuid])
+        if uuids:
             visited.append(consumer)
-        for found in held:
-            touched.setdefault(found.id, found)
-    return PreparedWrite(requests, consumers, providers, touched, visited)
+    return PreparedWrite(requests, consumers, providers, touched, visited, frozenset(created))
 
 
 def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageLeads) -> None:
     """Check classes and capacity, then write the prepared allocations and
-    move the generations; consumers left with nothing are deleted."""
-    wanted = _resolve(connection, prepared.requests, prepared.consumers, prepared.providers, leads)
-    provider_ids = [item.provider_id for item in wanted]
-    class_ids = [item.resource_class_id for item in wanted]
-    previous_usage = allocation_storage.usage_by_provider_and_class(connection, provider_ids, class_ids)
-    visited_ids = [consumer.id for consumer in prepared.visited]
-    allocation_storage.delete_allocations_of_consumers(connection, visited_ids)
-    # Read after the deletion: the usage seen is everyone else's.
-    inventory = allocation_storage.inventory_usage(connection, provider_ids, class_ids)
-    check_fits(wanted, inventory, previous_usage)
+    move the generations; consumers left with nothing are deleted.
+
+    One read serves every check (``inventory_usage``); a consumer this
+    write created holds nothing to delete and needs no generation bump.
+    """
+    names = list(dict.fromkeys(
+        name
+        for request in prepared.requests
+        for amounts in request.allocations.values()
+        for name in amounts
+    ))
+    earlier = [consumer.id for consumer in prepared.visited if consumer.id not in prepared.created]
+    inventory = allocation_storage.inventory_usage(
+        connection, [provider.id for provider in prepared.providers.values()], names, earlier
+    )
+    wanted = _resolve(connection, names, inventory, prepared, leads)
+    if earlier:
+        allocation_storage.delete_allocations_of_consumers(connection, earlier)
+    check_fits(wanted, inventory)
     allocation_storage.insert_allocations(
         connection,
         [
@@ -274,60 +293,64 @@ def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageL
         except errors.ConcurrentUpdate:
             raise ProviderRaceLost() from None
     for consumer in sorted(prepared.visited, key=lambda row: row.id):
-        consumer_domain.bump_generation(connection, consumer, leads.conflict)
-    consumer_storage.delete_consumers_without_allocations(connection, visited_ids)
+        if consumer.id not in prepared.created:
+            consumer_domain.bump_generation(connection, consumer, leads.conflict)
+    emptied = [
+        consumer.id
+        for request, consumer in zip(prepared.requests, prepared.consumers, strict=True)
+        if not request.allocations and consumer.id in earlier
+    ]
+    consumer_storage.delete_consumers_without_allocations(connection, emptied)
     bump_revision(connection)
 
 
 def _resolve(
     connection: Connection,
-    requests: list[ConsumerAllocations],
-    consumers: list[ConsumerRow],
-    providers: dict[str, ProviderRow],
+    names: list[str],
+    inventory: dict[tuple[int, str], InventoryUsage],
+    prepared: PreparedWrite,
     leads: MessageLeads,
 ) -> list[WantedAllocation]:
-    names = [
-        name
-        for request in requests
-        for amounts in request.allocations.values()
-        for name in amounts
-    ]
-    ids = resource_class_ids(connection, set(names))
+    """The wanted allocations with ids; raises ``UnknownResourceClassInRequest``
+    for the first class that does not exist. Classes some provider has
+    inventory of are known from ``inventory``; only the others are looked up."""
+    ids = {record.resource_class: record.resource_class_id for record in inventory.values()}
+    unseen = [name for name in names if name not in ids]
+    if unseen:
+        ids.update(resource_class_ids(connection, set(unseen)))
     for name in names:
         if name not in ids:
             raise errors.UnknownResourceClassInRequest(name, leads.unknown_class)
     return [
         WantedAllocation(
             consumer.id,
-            providers[provider_uuid].id,
+            prepared.providers[provider_uuid].id,
             provider_uuid,
             ids[name],
             name,
             amount,
         )
-        for request, consumer in zip(requests, consumers, strict=False)
+        for request, consumer in zip(prepared.requests, prepared.consumers, strict=True)
         for provider_uuid, amounts in request.allocations.items()
         for name, amount in amounts.items()
     ]
 
 
 def check_fits(
-    wanted: list[WantedAllocation],
-    inventory: dict[tuple[int, int], InventoryUsage],
-    previous_usage: dict[tuple[int, int], int],
+    wanted: list[WantedAllocation], inventory: dict[tuple[int, str], InventoryUsage]
 ) -> None:
     """Raise an ``AllocationDoesNotFit`` unless ``wanted`` fits the inventory.
 
-    ``inventory`` maps (provider id, class id) to the inventory and the usage
-    of everyone but the consumers being written; ``previous_usage`` is the
-    usage before the write, including those consumers. Checks, in order:
-    some inventory of the classes on every provider; then per allocation,
+    ``inventory`` maps (provider id, class name) to the inventory with the
+    usage before the write (``used``) and the part of it the consumers
+    being written hold (``used_by_writers``). Checks, in order: some
+    inventory of the classes on every provider; then per allocation,
     inventory of its class, min_unit/max_unit/step_size, and capacity for
     the sum the write puts on that provider and class.
     """
     if not wanted:
         return
-    providers_with_inventory = {provider_id for provider_id, _class_id in inventory}
+    providers_with_inventory = {provider_id for provider_id, _name in inventory}
     missing = list(
         dict.fromkeys(
             item.provider_uuid for item in wanted if item.provider_id not in providers_with_inventory
@@ -337,25 +360,23 @@ def check_fits(
         classes = list(dict.fromkeys(item.resource_class for item in wanted))
         raise errors.NoInventoryForAllocation(classes, missing)
 
-    requested: dict[tuple[int, int], int] = defaultdict(int)
+    requested: dict[tuple[int, str], int] = defaultdict(int)
     for item in wanted:
-        requested[(item.provider_id, item.resource_class_id)] += item.amount
+        requested[(item.provider_id, item.resource_class)] += item.amount
 
     for item in wanted:
-        key = (item.provider_id, item.resource_class_id)
+        key = (item.provider_id, item.resource_class)
         record = inventory.get(key)
         if record is None:
             raise errors.NoInventoryForAllocation([item.resource_class], [item.provider_uuid])
         if record.unit_problem(item.amount) is not None:
             raise errors.AllocationConstraintsViolated(item.resource_class, item.provider_uuid)
-        after = record.used + requested[key]
-        if after > record.capacity:
-            # Over capacity is tolerated only if it was already so and this
-            # write does not make it worse (e.g. shrinking an allocation
-            # after the inventory shrank).
-            before = previous_usage.get(key)
-            if before is None or after > before:
-                raise errors.CapacityExceeded(item.resource_class, item.provider_uuid)
+        after = record.used_by_others + requested[key]
+        # Over capacity is tolerated only if it was already so and this
+        # write does not make it worse (e.g. shrinking an allocation after
+        # the inventory shrank).
+        if after > record.capacity and after > record.used:
+            raise errors.CapacityExceeded(item.resource_class, item.provider_uuid)
 
 
 def delete_consumer_allocations(connection: Connection, consumer_uuid: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import random
 import threading
 import time
 from collections.abc import Collection, Iterable
@@ -23,7 +24,13 @@ from stowage.candidates.request import CandidateRequest, EngineOptions, RequestG
 from stowage.candidates.results import CandidateResult
 from stowage.candidates.snapshot import Snapshot
 from stowage.storage.catalog import STANDARD_CLASSES, STANDARD_TRAITS
-from stowage.storage.changes import changed_roots, current_revision, load_trees
+from stowage.storage.changes import (
+    ChangesSince,
+    LoadedTrees,
+    changes_since,
+    current_revision,
+    load_trees,
+)
 from stowage.storage.providers import any_provider_in_aggregates, resource_class_ids, trait_ids
 from stowage.storage.snapshot import load_snapshot
 
@@ -36,10 +43,10 @@ FAST_ENGINE = "fast"
 class ReadModelCache:
     """One process's read model, shared by its request threads.
 
-    The model itself is immutable; refreshing builds a new one (sharing the
-    unchanged providers) and swaps the reference under a lock, so a thread
-    sees either the old model whole or the new one whole. Refreshes are
-    serialised so that threads arriving together apply the feed once.
+    Refreshing patches the model in place or builds a new one and swaps
+    the reference (see ``ReadModel``); refreshes are serialised under a
+    lock so that threads arriving together apply the feed once, while
+    requests on the model go on without it.
     """
 
     def __init__(self) -> None:
@@ -50,17 +57,25 @@ class ReadModelCache:
         """A model at least as new as what ``connection``'s transaction sees.
 
         A thread whose transaction began just before another thread's
-        refresh gets the newer model: fresher data, never older.
+        refresh gets the newer model: fresher data, never older. With a
+        model, one statement tells both whether it is behind and which
+        trees changed (``changes_since``).
         """
-        revision = current_revision(connection)
         model = self._model
-        if model is not None and model.revision >= revision:
+        after = model.revision if model is not None else None
+        changes = changes_since(connection, after) if after is not None else None
+        if model is not None and changes is not None and model.revision >= changes.revision:
             return model
         with self._lock:
-            model = self._model
-            if model is not None and model.revision >= revision:
-                return model
-            model = refreshed(connection, model, revision)
+            latest = self._model
+            if latest is not None and (latest is not model or latest.revision != after):
+                # Refreshed meanwhile (replaced, or patched in place): ask
+                # again from where it is now, and never take it back to
+                # the older revision this transaction may see.
+                changes = changes_since(connection, latest.revision)
+            if latest is not None and changes is not None and latest.revision >= changes.revision:
+                return latest
+            model = refreshed(connection, latest, changes)
             self._model = model
             # The model is long-lived and holds millions of objects: keep the
             # cyclic garbage collector from scanning them again and again
@@ -70,31 +85,49 @@ class ReadModelCache:
             return model
 
 
-def refreshed(connection: Connection, model: ReadModel | None, revision: int) -> ReadModel:
-    """``model`` brought to ``revision``: only the trees the change feed
-    names are reloaded, or everything when it cannot tell."""
-    roots = None if model is None else changed_roots(connection, model.revision, revision)
-    if model is None or roots is None:
+def refreshed(
+    connection: Connection, model: ReadModel | None, changes: ChangesSince | None
+) -> ReadModel:
+    """``model`` brought to ``changes.revision``: only the trees the change
+    feed names are reloaded, or everything when it cannot tell (or there
+    is no model yet)."""
+    if model is None or changes is None or changes.roots is None:
+        revision = current_revision(connection) if changes is None else changes.revision
         started = time.monotonic()
         loaded = load_trees(connection, None)
         model = ReadModel.build(revision, loaded.snapshot, loaded.provider_ids)
         LOG.info("Read model of %d providers built at revision %d in %.1f s",
                  model.provider_count, revision, time.monotonic() - started)
         return model
+    roots, revision = changes.roots, changes.revision
     if not roots:
-        return model.with_trees(revision, set(), Snapshot(()), {})
-    loaded = load_trees(connection, roots)
+        loaded = LoadedTrees(Snapshot(()), {})
+    else:
+        loaded = load_trees(connection, roots)
+    # In place when only the trees' contents changed (claims, inventory
+    # updates: a few microseconds per tree); a new model otherwise.
+    if model.patch(revision, roots, loaded.snapshot):
+        return model
     return model.with_trees(revision, roots, loaded.snapshot, loaded.provider_ids)
 
 
 class CandidateFinder:
-    """Runs the configured engine; holds the fast engine's read model."""
+    """Runs the configured engine; holds the fast engine's read model.
 
-    def __init__(self, engine: str = REFERENCE_ENGINE) -> None:
+    With ``spread`` ([stowage] spread_limited_candidates), limited requests
+    on the fast engine are answered from a cursor over the roots: each
+    answer starts where the previous one of this process ended, the first
+    at a random root, so concurrent schedulers are handed different trees.
+    """
+
+    def __init__(self, engine: str = REFERENCE_ENGINE, spread: bool = False) -> None:
         if engine not in (REFERENCE_ENGINE, FAST_ENGINE):
             raise ValueError(f"unknown candidate engine {engine!r}")
         self.engine = engine
         self.read_models = ReadModelCache()
+        self.spread = spread
+        # A root position; the engine takes it modulo the number of roots.
+        self._cursor = random.randrange(1 << 30)
 
     def prepare(self, connection: Connection) -> None:
         """Build the fast engine's read model now rather than on the first
@@ -118,7 +151,17 @@ class CandidateFinder:
         self, connection: Connection, request: CandidateRequest, options: EngineOptions
     ) -> CandidateResult:
         if self.engine == FAST_ENGINE:
-            return fast.find_candidates(self.read_models.current(connection), request, options)
+            model = self.read_models.current(connection)
+            if not (self.spread and request.limit is not None and not options.randomize):
+                return fast.find_candidates(model, request, options)
+            result = fast.find_candidates(model, request, replace(options, start=self._cursor))
+            if result.candidates:
+                # The next answer begins after the last tree this one used;
+                # threads racing here only make two answers start alike.
+                last = model.root_positions.get(result.candidates[-1].anchor)
+                if last is not None:
+                    self._cursor = last + 1
+            return result
         snapshot = load_snapshot(connection, request.resource_classes)
         return reference.find_candidates(snapshot, request, options)
 

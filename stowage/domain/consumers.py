@@ -40,26 +40,45 @@ class ConsumerClaim:
     consumer_type: str | None = None
 
 
-def ensure_consumer(connection: Connection, claim: ConsumerClaim) -> ConsumerRow:
-    """The consumer of ``claim``, created if missing and re-owned if asked.
+def ensure_consumer(
+    connection: Connection, claim: ConsumerClaim, gets_allocations: bool = False
+) -> tuple[ConsumerRow, bool]:
+    """The consumer of ``claim``, created if missing and re-owned if asked,
+    and whether this write created it.
 
-    Raises ``ConsumerGenerationMismatch`` when the generation check fails.
-    A changed project, user or type is written without bumping the
-    generation; the allocation write that follows bumps it.
+    A consumer created for a write that gives it allocations is inserted at
+    generation 1, where the write's bump would take it (nothing is
+    committed unless the whole write is). Raises
+    ``ConsumerGenerationMismatch`` when the generation check fails, and
+    ``ConsumerRaceLost`` (the write runs again) when a concurrent writer
+    created it first. A changed project, user or type is written without
+    bumping the generation; the allocation write that follows bumps it.
     """
-    project_id, user_id, type_id = _owner_ids(connection, claim)
-    consumer = consumer_storage.find_consumer(connection, claim.uuid)
+    found = consumer_storage.look_up_consumer(
+        connection, claim.uuid, claim.project_id, claim.user_id, claim.consumer_type
+    )
+    project_id = found.project_id
+    if project_id is None:
+        project_id = consumer_storage.ensure_project(connection, claim.project_id)
+    user_id = found.user_id
+    if user_id is None:
+        user_id = consumer_storage.ensure_user(connection, claim.user_id)
+    type_id = found.consumer_type_id
+    if claim.consumer_type is not None and type_id is None:
+        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type)
+    consumer = found.consumer
     if consumer is None:
         if claim.check_generation and claim.generation is not None:
             raise errors.ConsumerGenerationMismatch(claim.uuid, None, claim.generation)
-        created = consumer_storage.create_consumer(connection, claim.uuid, project_id, user_id, type_id)
-        consumer = consumer_storage.find_consumer(connection, claim.uuid)
-        assert consumer is not None
-        # A concurrent writer created it after we looked, so "does not
-        # exist" was wrong.
-        if claim.check_generation and not created:
-            raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, None)
-    elif claim.check_generation and consumer.generation != claim.generation:
+        created = consumer_storage.insert_consumer(
+            connection,
+            claim.uuid,
+            (project_id, user_id, type_id),
+            1 if gets_allocations else 0,
+            (claim.project_id, claim.user_id, claim.consumer_type),
+        )
+        return created, True
+    if claim.check_generation and consumer.generation != claim.generation:
         raise errors.ConsumerGenerationMismatch(claim.uuid, consumer.generation, claim.generation)
 
     wanted_type = consumer.consumer_type_id if type_id is None else type_id
@@ -69,7 +88,7 @@ def ensure_consumer(connection: Connection, claim: ConsumerClaim) -> ConsumerRow
         wanted_type,
     ):
         consumer_storage.update_consumer_owner(connection, consumer, project_id, user_id, wanted_type)
-    return consumer
+    return consumer, False
 
 
 def create_missing_consumer(connection: Connection, claim: ConsumerClaim) -> None:

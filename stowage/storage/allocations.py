@@ -6,10 +6,11 @@ module only fetches the numbers they need and writes the outcome.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, case, delete, func, insert, literal, select
 
 from stowage import rules
 from stowage.storage.common import utcnow
@@ -49,10 +50,13 @@ class ProviderAllocationRow:
 
 @dataclass(frozen=True)
 class InventoryUsage:
-    """A provider's inventory of one class and what others already use of it."""
+    """A provider's inventory of one class, what every consumer uses of it
+    (``used``) and how much of that the consumers being written hold
+    (``used_by_writers``)."""
 
     provider_id: int
     resource_class_id: int
+    resource_class: str
     total: int
     reserved: int
     min_unit: int
@@ -60,10 +64,15 @@ class InventoryUsage:
     step_size: int
     allocation_ratio: float
     used: int
+    used_by_writers: int
 
     @property
     def capacity(self) -> int:
         return rules.capacity(self.total, self.reserved, self.allocation_ratio)
+
+    @property
+    def used_by_others(self) -> int:
+        return self.used - self.used_by_writers
 
     def unit_problem(self, amount: int) -> str | None:
         return rules.unit_problem(amount, self.min_unit, self.max_unit, self.step_size)
@@ -134,70 +143,80 @@ def allocations_on_provider(connection: Connection, provider_id: int) -> list[Pr
     return [ProviderAllocationRow(*row) for row in rows]
 
 
-def usage_by_provider_and_class(
-    connection: Connection, provider_ids: Iterable[int], class_ids: Iterable[int]
-) -> dict[tuple[int, int], int]:
-    """Total ``used`` per (provider id, class id) among the given ones.
-
-    ``SELECT resource_provider_id, resource_class_id, SUM(used) FROM allocations
-    WHERE resource_provider_id IN (:providers) AND resource_class_id IN (:classes)
-    GROUP BY resource_provider_id, resource_class_id``
-    """
-    provider_ids, class_ids = sorted(set(provider_ids)), sorted(set(class_ids))
-    if not provider_ids or not class_ids:
-        return {}
-    rows = connection.execute(
-        select(
-            allocations.c.resource_provider_id,
-            allocations.c.resource_class_id,
-            func.sum(allocations.c.used),
-        )
-        .where(
-            allocations.c.resource_provider_id.in_(provider_ids),
-            allocations.c.resource_class_id.in_(class_ids),
-        )
-        .group_by(allocations.c.resource_provider_id, allocations.c.resource_class_id)
-    )
-    return {(provider_id, class_id): int(used) for provider_id, class_id, used in rows}
-
-
 def inventory_usage(
-    connection: Connection, provider_ids: Iterable[int], class_ids: Iterable[int]
-) -> dict[tuple[int, int], InventoryUsage]:
-    """Inventory and current usage per (provider id, class id) that has inventory.
+    connection: Connection,
+    provider_ids: Iterable[int],
+    class_names: Iterable[str],
+    writer_ids: Iterable[int],
+) -> dict[tuple[int, str], InventoryUsage]:
+    """Inventory and usage per (provider id, class name), for the pairs that
+    have inventory, in one statement: the claim check's only read.
 
-    Pairs without an inventory row are absent from the result.
+    ``used`` counts every allocation, ``used_by_writers`` those of the
+    consumers ``writer_ids`` (the ones a write replaces)::
 
-    ``SELECT i.*, COALESCE(u.used, 0) FROM inventories i LEFT JOIN
-    (SELECT resource_provider_id, resource_class_id, SUM(used) AS used
-     FROM allocations GROUP BY 1, 2) u USING (resource_provider_id, resource_class_id)
-    WHERE i.resource_provider_id IN (:providers) AND i.resource_class_id IN (:classes)``
+        SELECT i.resource_provider_id, rc.id, rc.name, i.total, i.reserved,
+               i.min_unit, i.max_unit, i.step_size, i.allocation_ratio,
+               COALESCE(u.used, 0), COALESCE(u.mine, 0)
+          FROM inventories i JOIN resource_classes rc ON rc.id = i.resource_class_id
+          LEFT JOIN (SELECT resource_provider_id, resource_class_id, SUM(used) AS used,
+                            SUM(CASE WHEN consumer_id IN (:writers) THEN used ELSE 0 END) AS mine
+                       FROM allocations WHERE resource_provider_id IN (:providers)
+                      GROUP BY 1, 2) u USING (resource_provider_id, resource_class_id)
+         WHERE i.resource_provider_id IN (:providers) AND rc.name IN (:names)
     """
-    provider_ids, class_ids = sorted(set(provider_ids)), sorted(set(class_ids))
-    if not provider_ids or not class_ids:
+    provider_ids, class_names = sorted(set(provider_ids)), sorted(set(class_names))
+    writer_ids = sorted(set(writer_ids))
+    if not provider_ids or not class_names:
         return {}
+    parameters = {"providers": provider_ids, "names": class_names}
+    if writer_ids:
+        parameters["writers"] = writer_ids
+    rows = connection.execute(_inventory_usage_statement(bool(writer_ids)), parameters)
+    found = {}
+    for row in rows:
+        record = InventoryUsage(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+            used=int(row[9]), used_by_writers=int(row[10]),
+        )
+        found[(record.provider_id, record.resource_class)] = record
+    return found
+
+
+@functools.cache
+def _inventory_usage_statement(with_writers: bool) -> Select:
+    """``inventory_usage``'s statement, built once per form (every
+    allocation write runs it): with or without the ``writers`` parameter."""
+    in_providers: BindParameter[int] = bindparam("providers", expanding=True)
+    mine = (
+        case((allocations.c.consumer_id.in_(bindparam("writers", expanding=True)),
+              allocations.c.used), else_=0)
+        if with_writers
+        else literal(0)
+    )
     usage = (
         select(
             allocations.c.resource_provider_id,
             allocations.c.resource_class_id,
             func.sum(allocations.c.used).label("used"),
+            func.sum(mine).label("mine"),
         )
-        .where(
-            allocations.c.resource_provider_id.in_(provider_ids),
-            allocations.c.resource_class_id.in_(class_ids),
-        )
+        .where(allocations.c.resource_provider_id.in_(in_providers))
         .group_by(allocations.c.resource_provider_id, allocations.c.resource_class_id)
         .subquery("usage")
     )
-    joined = inventories.outerjoin(
+    joined = inventories.join(
+        resource_classes, resource_classes.c.id == inventories.c.resource_class_id
+    ).outerjoin(
         usage,
         (usage.c.resource_provider_id == inventories.c.resource_provider_id)
         & (usage.c.resource_class_id == inventories.c.resource_class_id),
     )
-    rows = connection.execute(
+    return (
         select(
             inventories.c.resource_provider_id,
-            inventories.c.resource_class_id,
+            resource_classes.c.id,
+            resource_classes.c.name,
             inventories.c.total,
             inventories.c.reserved,
             inventories.c.min_unit,
@@ -205,18 +224,14 @@ def inventory_usage(
             inventories.c.step_size,
             inventories.c.allocation_ratio,
             func.coalesce(usage.c.used, 0),
+            func.coalesce(usage.c.mine, 0),
         )
         .select_from(joined)
         .where(
-            inventories.c.resource_provider_id.in_(provider_ids),
-            inventories.c.resource_class_id.in_(class_ids),
+            inventories.c.resource_provider_id.in_(in_providers),
+            resource_classes.c.name.in_(bindparam("names", expanding=True)),
         )
     )
-    found = {}
-    for row in rows:
-        record = InventoryUsage(*row[:8], used=int(row[8]))
-        found[(record.provider_id, record.resource_class_id)] = record
-    return found
 
 
 def delete_allocations_of_consumers(connection: Connection, consumer_ids: Iterable[int]) -> int:
@@ -232,16 +247,18 @@ def insert_allocations(connection: Connection, rows: list[NewAllocation]) -> Non
     if not rows:
         return
     now = utcnow()
+    # One multi-row INSERT: an executemany runs one statement per row.
     connection.execute(
-        insert(allocations),
-        [
-            {
-                "resource_provider_id": row.provider_id,
-                "consumer_id": row.consumer_id,
-                "resource_class_id": row.resource_class_id,
-                "used": row.used,
-                "created_at": now,
-            }
-            for row in rows
-        ],
+        insert(allocations).values(
+            [
+                {
+                    "resource_provider_id": row.provider_id,
+                    "consumer_id": row.consumer_id,
+                    "resource_class_id": row.resource_class_id,
+                    "used": row.used,
+                    "created_at": now,
+                }
+                for row in rows
+            ]
+        )
     )

@@ -10,11 +10,25 @@ read transaction, so the model is exactly the data at the revision read.
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from stowage.candidates.snapshot import Provider, Snapshot
@@ -28,12 +42,12 @@ from stowage.storage.schema import (
     revision,
     traits,
 )
-from stowage.storage.snapshot import _inventories, _names
+from stowage.storage.snapshot import inventories_of_rows, inventory_statement
 
 
 def current_revision(connection: Connection) -> int:
     """``SELECT revision FROM stowage_revision WHERE id = 1`` (0 if unset)."""
-    value = connection.execute(select(revision.c.revision).where(revision.c.id == 1)).scalar()
+    value = connection.execute(_CURRENT_REVISION).scalar()
     return int(value or 0)
 
 
@@ -42,25 +56,81 @@ def changed_roots(connection: Connection, after: int, upto: int) -> set[int] | N
     to ``upto``; None when the feed cannot tell (a catalog change, or
     revisions already pruned), and the caller must reload everything.
 
-    ::
+    One statement when something changed::
 
-        SELECT MIN(revision) FROM stowage_changes
-        SELECT DISTINCT root_provider_id FROM stowage_changes
-         WHERE revision > :after AND revision <= :upto
+        SELECT DISTINCT root_provider_id,
+               (SELECT MIN(revision) FROM stowage_changes)
+          FROM stowage_changes WHERE revision > :after AND revision <= :upto
     """
     if upto < after or upto - after >= CHANGES_KEPT:
         return None
-    oldest = connection.execute(select(func.min(changes.c.revision))).scalar()
-    if oldest is None or oldest > after + 1:
+    rows = connection.execute(_CHANGED_ROOTS, {"after": after, "upto": upto}).all()
+    oldest = rows[0][1] if rows else connection.execute(_OLDEST_CHANGE).scalar()
+    return _feed_tells(after, upto, oldest, {root for root, _oldest in rows})
+
+
+def _feed_tells(after: int, upto: int, oldest: int | None, roots: set[int | None]) -> set[int] | None:
+    """``roots``, the trees changed in revisions ``after`` to ``upto``, if
+    the feed can tell: every revision since ``after`` still kept (``oldest``
+    is the feed's oldest) and no catalog change (a NULL root) among them."""
+    if upto - after >= CHANGES_KEPT or oldest is None or oldest > after + 1 or None in roots:
         return None
-    roots = connection.execute(
-        select(changes.c.root_provider_id)
-        .where(changes.c.revision > after, changes.c.revision <= upto)
-        .distinct()
-    ).scalars().all()
-    if None in roots:
-        return None
-    return set(roots)
+    return {root for root in roots if root is not None}
+
+
+@dataclass(frozen=True)
+class ChangesSince:
+    """The current revision and the roots of the trees changed since a
+    revision (None: the feed cannot tell, reload everything)."""
+
+    revision: int
+    roots: set[int] | None
+
+
+def changes_since(connection: Connection, after: int) -> ChangesSince:
+    """``current_revision`` and ``changed_roots(after, current)`` in one
+    statement, the one a read model's every use runs::
+
+        SELECT r.revision, c.root_provider_id, COUNT(c.id),
+               (SELECT MIN(revision) FROM stowage_changes)
+          FROM stowage_revision r
+          LEFT JOIN stowage_changes c ON c.revision > :after
+               AND c.revision <= r.revision AND c.revision < :after + :kept
+         WHERE r.id = 1 GROUP BY r.revision, c.root_provider_id
+    """
+    rows = connection.execute(_CHANGES_SINCE, {"after": after, "bound": after + CHANGES_KEPT}).all()
+    current = int(rows[0][0] or 0) if rows else 0
+    if current <= after:
+        return ChangesSince(current, set())
+    roots = {root for _revision, root, matched, _oldest in rows if matched}
+    return ChangesSince(current, _feed_tells(after, current, rows[0][3], roots))
+
+
+_CURRENT_REVISION = select(revision.c.revision).where(revision.c.id == 1)
+_OLDEST_CHANGE = select(func.min(changes.c.revision))
+_CHANGED_ROOTS = (
+    select(changes.c.root_provider_id, _OLDEST_CHANGE.scalar_subquery())
+    .where(changes.c.revision > bindparam("after"), changes.c.revision <= bindparam("upto"))
+    .distinct()
+)
+_CHANGES_SINCE = (
+    select(
+        revision.c.revision,
+        changes.c.root_provider_id,
+        func.count(changes.c.id),
+        _OLDEST_CHANGE.scalar_subquery(),
+    )
+    .select_from(
+        revision.outerjoin(
+            changes,
+            (changes.c.revision > bindparam("after"))
+            & (changes.c.revision <= revision.c.revision)
+            & (changes.c.revision < bindparam("bound")),
+        )
+    )
+    .where(revision.c.id == 1)
+    .group_by(revision.c.revision, changes.c.root_provider_id)
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +150,9 @@ def load_all_providers(connection: Connection) -> Snapshot:
 def load_trees(connection: Connection, root_ids: Collection[int] | None) -> LoadedTrees:
     """The providers of the trees rooted at ``root_ids`` (None: of every
     tree), with inventories and usage, traits and aggregates, in creation
-    (id) order: five set-based queries, however many providers.
+    (id) order: four set-based queries for every tree, however many
+    providers; for chosen trees (a refresh, after every write) the same four
+    in one statement (``_chosen_trees_statement``), one round trip.
 
     ::
 
@@ -92,40 +164,35 @@ def load_trees(connection: Connection, root_ids: Collection[int] | None) -> Load
         -- then inventories with summed usage, traits and aggregates of
         -- SELECT id FROM resource_providers [WHERE root_provider_id IN (:roots)]
     """
-    parent = aliased(resource_providers, name="parent")
-    root = aliased(resource_providers, name="root")
-    query = (
-        select(resource_providers.c.id, resource_providers.c.uuid, parent.c.uuid, root.c.uuid)
-        .select_from(resource_providers)
-        .outerjoin(parent, parent.c.id == resource_providers.c.parent_provider_id)
-        .join(root, root.c.id == resource_providers.c.root_provider_id)
-        .order_by(resource_providers.c.id)
-    )
-    chosen = select(resource_providers.c.id)
-    if root_ids is not None:
-        in_trees = resource_providers.c.root_provider_id.in_(sorted(root_ids))
-        query = query.where(in_trees)
-        chosen = chosen.where(in_trees)
-    provider_rows = connection.execute(query).all()
-    inventories_by_provider = _inventories(connection, chosen)
-    # SELECT pt.resource_provider_id, t.name, t.id FROM resource_provider_traits pt
-    #   JOIN traits t ON t.id = pt.trait_id [WHERE pt.resource_provider_id IN (<chosen>)]
-    trait_query = select(provider_traits.c.resource_provider_id, traits.c.name, traits.c.id).join(
-        traits, traits.c.id == provider_traits.c.trait_id
-    )
-    aggregate_query = select(provider_aggregates.c.resource_provider_id, aggregates.c.uuid).join(
-        aggregates, aggregates.c.id == provider_aggregates.c.aggregate_id
-    )
-    if root_ids is not None:
-        trait_query = trait_query.where(provider_traits.c.resource_provider_id.in_(chosen))
-        aggregate_query = aggregate_query.where(
-            provider_aggregates.c.resource_provider_id.in_(chosen)
-        )
-    trait_rows = connection.execute(trait_query).all()
     traits_by_provider: dict[int, set[str]] = defaultdict(set)
-    for provider_id, name, _trait_id in trait_rows:
-        traits_by_provider[provider_id].add(name)
-    aggregates_by_provider = _names(connection, aggregate_query)
+    aggregates_by_provider: dict[int, set[str]] = defaultdict(set)
+    trait_rank: dict[str, int] = {}
+    provider_rows: list[Sequence[Any]] = []
+    if root_ids is None:
+        statements = _tree_statements()
+        provider_rows = list(connection.execute(statements.providers))
+        inventories_by_provider = inventories_of_rows(connection.execute(statements.inventories))
+        for provider_id, name, trait_id in connection.execute(statements.traits):
+            traits_by_provider[provider_id].add(name)
+            trait_rank[name] = trait_id
+        for provider_id, aggregate in connection.execute(statements.aggregates):
+            aggregates_by_provider[provider_id].add(aggregate)
+    else:
+        inventory_rows: list[Sequence[Any]] = []
+        for kind, provider_id, name, parent_uuid, root_uuid, *numbers, trait_id in connection.execute(
+            _chosen_trees_statement(), {"roots": sorted(root_ids)}
+        ):
+            if kind == _PROVIDER:
+                provider_rows.append((provider_id, name, parent_uuid or None, root_uuid))
+            elif kind == _INVENTORY:
+                inventory_rows.append((provider_id, name, *numbers))
+            elif kind == _TRAIT:
+                traits_by_provider[provider_id].add(name)
+                trait_rank[name] = trait_id
+            else:
+                aggregates_by_provider[provider_id].add(name)
+        provider_rows.sort(key=lambda row: row[0])
+        inventories_by_provider = inventories_of_rows(inventory_rows)
     # Interned names: 100,000 providers share a handful of trait and
     # aggregate sets, so equal frozensets are stored once.
     interned: dict[frozenset[str], frozenset[str]] = {}
@@ -146,6 +213,94 @@ def load_trees(connection: Connection, root_ids: Collection[int] | None) -> Load
             )
             for provider_id, uuid, parent_uuid, root_uuid in provider_rows
         ),
-        trait_rank={name: trait_id for _provider, name, trait_id in trait_rows},
+        trait_rank=trait_rank,
     )
     return LoadedTrees(snapshot, {uuid: provider_id for provider_id, uuid, _p, _r in provider_rows})
+
+
+@dataclass(frozen=True)
+class _TreeStatements:
+    providers: Select
+    inventories: Select
+    traits: Select
+    aggregates: Select
+
+
+@functools.cache
+def _tree_statements() -> _TreeStatements:
+    """``load_trees``' statements for every tree, built once."""
+    parent = aliased(resource_providers, name="parent")
+    root = aliased(resource_providers, name="root")
+    providers = (
+        select(resource_providers.c.id, resource_providers.c.uuid, parent.c.uuid, root.c.uuid)
+        .select_from(resource_providers)
+        .outerjoin(parent, parent.c.id == resource_providers.c.parent_provider_id)
+        .join(root, root.c.id == resource_providers.c.root_provider_id)
+        .order_by(resource_providers.c.id)
+    )
+    # SELECT pt.resource_provider_id, t.name, t.id FROM resource_provider_traits pt
+    #   JOIN traits t ON t.id = pt.trait_id
+    trait_query = select(provider_traits.c.resource_provider_id, traits.c.name, traits.c.id).join(
+        traits, traits.c.id == provider_traits.c.trait_id
+    )
+    aggregate_query = select(provider_aggregates.c.resource_provider_id, aggregates.c.uuid).join(
+        aggregates, aggregates.c.id == provider_aggregates.c.aggregate_id
+    )
+    everyone = select(resource_providers.c.id)
+    return _TreeStatements(providers, inventory_statement(everyone), trait_query, aggregate_query)
+
+
+# Row kinds of ``_chosen_trees_statement``.
+_PROVIDER, _INVENTORY, _TRAIT, _AGGREGATE = 0, 1, 2, 3
+
+
+@functools.cache
+def _chosen_trees_statement() -> CompoundSelect:
+    """``load_trees``' four queries for the trees whose root ids the
+    ``roots`` parameter lists, as one ``UNION ALL`` of rows tagged by kind::
+
+        kind, provider id, name, parent uuid, root uuid,
+        total, reserved, min_unit, max_unit, step_size, allocation_ratio, used, trait id
+
+    ``name`` is the provider's uuid, the inventory's class, the trait or the
+    aggregate uuid; columns a kind does not have hold zeros and ''.
+    """
+    parent = aliased(resource_providers, name="parent")
+    root = aliased(resource_providers, name="root")
+    in_trees = resource_providers.c.root_provider_id.in_(bindparam("roots", expanding=True))
+    ids = select(resource_providers.c.id).where(in_trees)
+    text, number, ratio = literal_column("''", String), literal_column("0", Integer), literal_column("0.0", Float)
+    providers = (
+        select(
+            literal_column(str(_PROVIDER), Integer), resource_providers.c.id, resource_providers.c.uuid,
+            func.coalesce(parent.c.uuid, text), root.c.uuid,
+            number, number, number, number, number, ratio, number, number,
+        )
+        .select_from(resource_providers)
+        .outerjoin(parent, parent.c.id == resource_providers.c.parent_provider_id)
+        .join(root, root.c.id == resource_providers.c.root_provider_id)
+        .where(in_trees)
+    )
+    stock = inventory_statement(ids).subquery("stock")
+    stock_rows = select(
+        literal_column(str(_INVENTORY), Integer), *list(stock.c)[:2], text, text,
+        *list(stock.c)[2:], number,
+    )
+    trait_rows = (
+        select(
+            literal_column(str(_TRAIT), Integer), provider_traits.c.resource_provider_id, traits.c.name,
+            text, text, number, number, number, number, number, ratio, number, traits.c.id,
+        )
+        .join(traits, traits.c.id == provider_traits.c.trait_id)
+        .where(provider_traits.c.resource_provider_id.in_(ids))
+    )
+    aggregate_rows = (
+        select(
+            literal_column(str(_AGGREGATE), Integer), provider_aggregates.c.resource_provider_id,
+            aggregates.c.uuid, text, text, number, number, number, number, number, ratio, number,
+            number,
+        )
+        .join(aggregates, aggregates.c.id == provider_aggregates.c.aggregate_id)
+        .where(provider_aggregates.c.resource_provider_id.in_(ids))
+    )
+    return union_all(providers, stock_rows, trait_rows, aggregate_rows)

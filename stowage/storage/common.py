@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import Connection, Table, delete, update
+from sqlalchemy import Connection, Table, delete
 
 from stowage.storage.backends import Backend, backend_for
 from stowage.storage.schema import changes
@@ -34,14 +34,15 @@ def bump_revision(connection: Connection) -> None:
 def apply_revision_bump(connection: Connection, backend: Backend) -> None:
     """Bump the revision if this transaction changed data; call at commit.
 
-    Then stamp this transaction's change-feed rows (written by triggers,
-    still without a revision) with the new revision, and now and then
-    prune rows too old for any worker to replay::
+    The backend stamps this transaction's change-feed rows (written by
+    triggers, still without a revision) with the new revision in the same
+    step (one statement on PostgreSQL); now and then rows too old for any
+    worker to replay are pruned::
 
         UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1
             RETURNING revision                    -- backend.advance_revision
         UPDATE stowage_changes SET revision = :new
-         WHERE revision IS NULL                   -- backend.unstamped_changes
+         WHERE <this transaction's rows>          -- the same
         DELETE FROM stowage_changes
          WHERE revision BETWEEN 1 AND :new - :kept  -- every 1000th
 
@@ -52,7 +53,6 @@ def apply_revision_bump(connection: Connection, backend: Backend) -> None:
     """
     if connection.info.pop(CHANGED_MARK, False):
         new_revision = backend.advance_revision(connection)
-        connection.execute(update(changes).where(backend.unstamped_changes()).values(revision=new_revision))
         if new_revision % 1000 == 0:
             connection.execute(
                 delete(changes).where(changes.c.revision.between(1, new_revision - CHANGES_KEPT))

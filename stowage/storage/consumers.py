@@ -8,10 +8,25 @@ naming the same new project at once both succeed. A consumer's
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, exists, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
+from stowage import errors
 from stowage.storage.common import insert_ignoring_duplicates, utcnow
 from stowage.storage.schema import allocations, consumer_types, consumers, projects, users
 
@@ -56,19 +71,16 @@ def ensure_consumer_type(connection: Connection, name: str) -> int:
     return _ensure_named_row(connection, consumer_types, "name", name)
 
 
-def find_consumer(connection: Connection, uuid: str) -> ConsumerRow | None:
-    """The consumer with ``uuid`` with its project, user and type names.
-
-    ``SELECT c.*, p.external_id, u.external_id, ct.name FROM consumers c
+def _consumer_query(uuid) -> Select:
+    """``SELECT c.*, p.external_id, u.external_id, ct.name FROM consumers c
     JOIN projects p ON p.id = c.project_id JOIN users u ON u.id = c.user_id
-    LEFT JOIN consumer_types ct ON ct.id = c.consumer_type_id WHERE c.uuid = :uuid``
-    """
+    LEFT JOIN consumer_types ct ON ct.id = c.consumer_type_id WHERE c.uuid = :uuid``"""
     joined = (
         consumers.join(projects, projects.c.id == consumers.c.project_id)
         .join(users, users.c.id == consumers.c.user_id)
         .outerjoin(consumer_types, consumer_types.c.id == consumers.c.consumer_type_id)
     )
-    row = connection.execute(
+    return (
         select(
             consumers.c.id,
             consumers.c.uuid,
@@ -84,8 +96,94 @@ def find_consumer(connection: Connection, uuid: str) -> ConsumerRow | None:
         )
         .select_from(joined)
         .where(consumers.c.uuid == uuid)
-    ).first()
+    )
+
+
+def find_consumer(connection: Connection, uuid: str) -> ConsumerRow | None:
+    """The consumer with ``uuid`` with its project, user and type names."""
+    row = connection.execute(_consumer_query(uuid)).first()
     return ConsumerRow(*row) if row else None
+
+
+@dataclass(frozen=True)
+class ConsumerLookup:
+    """A consumer (None if unknown) and the ids of the project, user and
+    type a write names (None where no such row exists yet)."""
+
+    consumer: ConsumerRow | None
+    project_id: int | None
+    user_id: int | None
+    consumer_type_id: int | None
+
+
+def look_up_consumer(
+    connection: Connection, uuid: str, project: str, user: str, consumer_type: str | None
+) -> ConsumerLookup:
+    """The consumer and the owner ids of a write, in one statement::
+
+        SELECT (SELECT id FROM projects WHERE external_id = :project),
+               (SELECT id FROM users WHERE external_id = :user),
+               (SELECT id FROM consumer_types WHERE name = :type), c.*
+          FROM (SELECT 1) one LEFT JOIN (<find_consumer's query>) c ON true
+    """
+    row = connection.execute(
+        _lookup_statement(), {"uuid": uuid, "project": project, "user": user, "type": consumer_type}
+    ).one()
+    consumer = ConsumerRow(*row[3:]) if row[3] is not None else None
+    return ConsumerLookup(consumer, row[0], row[1], row[2])
+
+
+@functools.cache
+def _lookup_statement() -> Select:
+    """``look_up_consumer``'s statement, built once (every write runs it)."""
+    found = _consumer_query(bindparam("uuid")).subquery("consumer")
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        select(projects.c.id).where(projects.c.external_id == bindparam("project")).scalar_subquery(),
+        select(users.c.id).where(users.c.external_id == bindparam("user")).scalar_subquery(),
+        select(consumer_types.c.id).where(consumer_types.c.name == bindparam("type")).scalar_subquery(),
+        *found.c,
+    ).select_from(one.outerjoin(found, true()))
+
+
+class ConsumerRaceLost(errors.TransactionAborted):
+    """A concurrent writer created the consumer first: the transaction is
+    over (PostgreSQL ends it at the failed INSERT) and may run again."""
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"Consumer {uuid} was created by another request at the same time; please retry.")
+
+
+def insert_consumer(
+    connection: Connection,
+    uuid: str,
+    owner: tuple[int, int, int | None],
+    generation: int,
+    names: tuple[str, str, str | None],
+) -> ConsumerRow:
+    """Insert a consumer the caller found missing, at ``generation``.
+
+    Raises ``ConsumerRaceLost`` when a concurrent writer inserted it first
+    (on PostgreSQL that ends the transaction, so only a fresh run of the
+    whole write can go on). ``names`` are the external ids of the owner.
+    """
+    project_id, user_id, type_id = owner
+    now = utcnow()
+    try:
+        inserted = connection.execute(
+            insert(consumers).values(
+                uuid=uuid,
+                project_id=project_id,
+                user_id=user_id,
+                generation=generation,
+                consumer_type_id=type_id,
+                created_at=now,
+            )
+        ).inserted_primary_key
+    except IntegrityError:
+        raise ConsumerRaceLost(uuid) from None
+    assert inserted is not None  # set for every single-row INSERT
+    return ConsumerRow(inserted[0], uuid, project_id, user_id, generation, type_id, *names, now, None)
 
 
 def create_consumer(

@@ -66,14 +66,18 @@ class Database:
         readers that assemble one view from several queries.
         """
         with self.engine.connect() as connection:
-            if not consistent:
-                yield connection
-                return
-            self.backend.begin_consistent_read(connection)
+            if consistent:
+                self.backend.begin_consistent_read(connection)
             try:
                 yield connection
-            finally:
+            except BaseException:
                 connection.rollback()
+                raise
+            # Ended with COMMIT, not ROLLBACK: nothing was written, so both
+            # end it alike, but psycopg forgets its prepared statements on
+            # every ROLLBACK, and the hot reads would be parsed and planned
+            # anew on every request.
+            connection.commit()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stowage import errors
@@ -94,12 +94,36 @@ def find_provider(connection: Connection, uuid: str) -> ProviderRow | None:
     return ProviderRow(*row) if row else None
 
 
+def find_providers(connection: Connection, uuids: Iterable[str]) -> dict[str, ProviderRow]:
+    """The providers of ``uuids`` that exist, by uuid, in one statement."""
+    wanted = sorted(set(uuids))
+    if not wanted:
+        return {}
+    rows = connection.execute(_PROVIDERS_BY_UUID, {"uuids": wanted})
+    return {row.uuid: ProviderRow(*row) for row in rows}
+
+
+_PROVIDERS_BY_UUID = select(*_PROVIDER_COLUMNS).where(
+    resource_providers.c.uuid.in_(bindparam("uuids", expanding=True))
+)
+
+
 def get_provider(connection: Connection, uuid: str) -> ProviderRow:
     """The provider with ``uuid``; raises ``NotFound`` (404) if there is none."""
     provider = find_provider(connection, uuid)
     if provider is None:
         raise errors.ProviderNotFound(uuid)
     return provider
+
+
+_NEXT_GENERATION = (
+    update(resource_providers)
+    .where(
+        resource_providers.c.id == bindparam("provider_id"),
+        resource_providers.c.generation == bindparam("seen"),
+    )
+    .values(generation=bindparam("next"), updated_at=bindparam("now"))
+)
 
 
 def increment_generation(connection: Connection, provider: ProviderRow) -> int:
@@ -112,12 +136,9 @@ def increment_generation(connection: Connection, provider: ProviderRow) -> int:
     WHERE id = :id AND generation = :g``
     """
     result = connection.execute(
-        update(resource_providers)
-        .where(
-            resource_providers.c.id == provider.id,
-            resource_providers.c.generation == provider.generation,
-        )
-        .values(generation=provider.generation + 1, updated_at=utcnow())
+        _NEXT_GENERATION,
+        {"provider_id": provider.id, "seen": provider.generation, "next": provider.generation + 1,
+         "now": utcnow()},
     )
     if result.rowcount != 1:
         raise errors.ConcurrentUpdate(

@@ -12,7 +12,8 @@ nothing, and summaries list every provider of a tree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Select, func, select, union
 from sqlalchemy.orm import aliased
@@ -134,6 +135,12 @@ def load_snapshot(connection: Connection, resource_class_names: Collection[str])
 
 
 def _inventories(connection: Connection, provider_ids: Select) -> dict[int, dict[str, Inventory]]:
+    """Inventories of the providers, each with its summed usage
+    (``inventory_statement``)."""
+    return inventories_of_rows(connection.execute(inventory_statement(provider_ids)))
+
+
+def inventory_statement(provider_ids: Select) -> Select:
     """Inventories of the providers, each with its summed usage.
 
     ::
@@ -157,7 +164,7 @@ def _inventories(connection: Connection, provider_ids: Select) -> dict[int, dict
         .group_by(allocations.c.resource_provider_id, allocations.c.resource_class_id)
         .subquery("usage")
     )
-    rows = connection.execute(
+    return (
         select(
             inventories.c.resource_provider_id,
             resource_classes.c.name,
@@ -176,7 +183,11 @@ def _inventories(connection: Connection, provider_ids: Select) -> dict[int, dict
             & (usage.c.resource_class_id == inventories.c.resource_class_id),
         )
         .where(inventories.c.resource_provider_id.in_(provider_ids))
-    ).all()
+    )
+
+
+def inventories_of_rows(rows: Iterable[Sequence[Any]]) -> dict[int, dict[str, Inventory]]:
+    """``inventory_statement``'s rows by provider id and class."""
     found: dict[int, dict[str, Inventory]] = defaultdict(dict)
     for provider_id, name, total, reserved, min_unit, max_unit, step, ratio, used in rows:
         found[provider_id][name] = Inventory(

@@ -47,14 +47,18 @@ def test_without_a_limit_the_fast_engine_returns_exactly_the_reference_candidate
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(scenarios(), st.integers(1, 4), st.booleans(), st.integers(0, 2**16), st.sampled_from([1, 64]))
+@given(
+    scenarios(), st.integers(1, 4), st.booleans(), st.integers(0, 2**16), st.sampled_from([1, 64]),
+    st.integers(0, 50),
+)
 def test_with_a_limit_the_fast_engine_returns_a_subset_of_the_right_size(
-    scenario, limit, randomize, seed, min_batch
+    scenario, limit, randomize, seed, min_batch, start
 ):
+    """From any ``start`` of the scan (spread_limited_candidates) too."""
     snapshot, request = scenario
     everything = {identity(c) for c in reference.find_candidates(snapshot, request).candidates}
     limited_request = dataclasses.replace(request, limit=limit)
-    options = EngineOptions(randomize=randomize, seed=seed)
+    options = EngineOptions(randomize=randomize, seed=seed, start=start)
     model = model_of(snapshot)
     limited = fast.find_candidates(model, limited_request, options, min_batch=min_batch)
     found = [identity(c) for c in limited.candidates]
@@ -287,6 +291,24 @@ def test_a_limited_request_takes_one_candidate_per_root_in_turn():
     assert {s.uuid for s in result.summaries} == {"h0", "h1", "h2", "h3", "h4"}
 
 
+def test_a_limited_scan_from_a_start_wraps_round_to_the_first_roots():
+    snapshot = flat_hosts(10)
+    request = CandidateRequest(groups=(RequestGroup(resources=(("VCPU", 1),)),), limit=4)
+    result = fast.find_candidates(model_of(snapshot), request, EngineOptions(start=18), min_batch=1)
+    assert [c.anchor for c in result.candidates] == ["h8", "h9", "h0", "h1"]
+
+
+def test_a_limited_scan_from_a_start_skips_full_roots_as_from_the_first():
+    snapshot = Snapshot.of(
+        Provider(f"h{index}", f"h{index}",
+                 inventories={"VCPU": Inventory("VCPU", 4, used=4 if index in (3, 4) else 0)})
+        for index in range(6)
+    )
+    request = CandidateRequest(groups=(RequestGroup(resources=(("VCPU", 1),)),), limit=3)
+    result = fast.find_candidates(model_of(snapshot), request, EngineOptions(start=3), min_batch=1)
+    assert [c.anchor for c in result.candidates] == ["h5", "h0", "h1"]
+
+
 def test_a_limited_request_on_many_roots_looks_at_only_a_batch_of_them():
     snapshot = flat_hosts(1000)
     request = CandidateRequest(groups=(RequestGroup(resources=(("VCPU", 1),)),), limit=3)
@@ -409,3 +431,64 @@ def test_replacing_trees_gives_the_model_a_fresh_build_would(scenario, data):
     again = fast.find_candidates(before, request)
     assert again.candidates == answered_before.candidates
     assert set(again.summaries) == set(answered_before.summaries)
+
+
+def assert_same_model(model: ReadModel, fresh: ReadModel) -> None:
+    assert list(model.snapshot.providers) == list(fresh.snapshot.providers)
+    assert model.snapshot.by_uuid == fresh.snapshot.by_uuid
+    assert list(model.snapshot.roots) == list(fresh.snapshot.roots)
+    assert dict(model.snapshot.tree_members) == dict(fresh.snapshot.tree_members)
+    assert dict(model.free_by_root) == dict(fresh.free_by_root)
+    assert model.sharing_providers == fresh.sharing_providers
+    assert model.sharing_by_aggregate == fresh.sharing_by_aggregate
+    assert model.roots_by_key.keys() and sorted(map(sorted, model.roots_by_key.values())) == sorted(
+        map(sorted, fresh.roots_by_key.values())
+    )
+    assert model.revision == fresh.revision
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(forests_with_twins(), st.data())
+def test_patching_changed_trees_in_place_gives_the_model_a_fresh_build_would(scenario, data):
+    """Usage, inventories and traits changed (what claims and inventory
+    updates do): patched in place, after the model answered once, so that
+    what it worked out for the changed trees must be dropped."""
+    snapshot, request = scenario
+    ids = {provider.uuid: index for index, provider in enumerate(snapshot.providers)}
+    changed = data.draw(st.sets(st.sampled_from([root.uuid for root in snapshot.roots])))
+    full = data.draw(st.booleans())
+
+    def changed_version(provider: Provider) -> Provider:
+        return dataclasses.replace(
+            provider,
+            inventories={
+                name: dataclasses.replace(
+                    inventory, used=inventory.capacity if full else 0, total=inventory.total + 1
+                )
+                for name, inventory in provider.inventories.items()
+            },
+            traits=provider.traits ^ {"CUSTOM_CHANGED"},
+        )
+
+    now = [changed_version(p) if p.root_uuid in changed else p for p in snapshot.providers]
+    loaded = Snapshot.of(provider for provider in now if provider.root_uuid in changed)
+    model = model_of(snapshot)
+    fast.find_candidates(model, request)
+    fast.find_candidates(model, dataclasses.replace(request, limit=2))
+    assert model.patch(2, {ids[root] for root in changed}, loaded)
+    assert_same_model(model, ReadModel.build(2, Snapshot.of(now), ids))
+    expected = reference.find_candidates(Snapshot.of(now), request)
+    found = fast.find_candidates(model, request)
+    assert [identity(c) for c in found.candidates] == [identity(c) for c in expected.candidates]
+    assert set(found.summaries) == set(expected.summaries)
+
+
+def test_a_patch_refuses_trees_whose_providers_or_aggregates_changed():
+    hosts = flat_hosts(3)
+    model = model_of(hosts)
+    moved = dataclasses.replace(hosts.by_uuid["h1"], aggregates=frozenset({"agg"}))
+    assert not model.patch(2, {1}, Snapshot.of([moved]))
+    grown = Snapshot.of([hosts.by_uuid["h1"], Provider("c", "h1", "h1")])
+    assert not model.patch(2, {1}, grown)
+    assert model.revision == 1
+    assert model.snapshot.by_uuid["h1"] is hosts.by_uuid["h1"]

@@ -108,7 +108,7 @@ def test_after_every_write_the_read_model_equals_a_fresh_load_and_candidates_mat
         random_write(rng, build, providers, consumers)
         with database.read(consistent=True) as connection:
             model = cache.current(connection)
-            assert model.snapshot.providers == load_all_providers(connection).providers
+            assert list(model.snapshot.providers) == list(load_all_providers(connection).providers)
         for query in QUERIES[:-1]:
             assert candidate_set(fast.get(query)) == candidate_set(oracle.get(query)), query
         limited = candidate_set(fast.get(QUERIES[-1]))
@@ -185,12 +185,15 @@ def test_an_allocation_reloads_only_the_tree_it_touched(database):
     cache = ReadModelCache()
     with database.read(consistent=True) as connection:
         before = cache.current(connection)
+    revision_before, untouched_before = before.revision, before.snapshot.by_uuid[untouched]
     build.set_allocation(str(uuid.uuid4()), PROJECT, USER, {touched: {"VCPU": 3}})
     with database.read(consistent=True) as connection:
         after = cache.current(connection)
-        assert after.snapshot.providers == load_all_providers(connection).providers
-    assert after.revision > before.revision
-    assert after.snapshot.by_uuid[untouched] is before.snapshot.by_uuid[untouched]
+        assert list(after.snapshot.providers) == list(load_all_providers(connection).providers)
+    # Patched in place: the same model, one tree replaced.
+    assert after is before
+    assert after.revision > revision_before
+    assert after.snapshot.by_uuid[untouched] is untouched_before
     assert after.snapshot.by_uuid[touched].inventories["VCPU"].used == 3
     assert after.free_by_root[touched] == {"VCPU": 1}
 
@@ -206,7 +209,7 @@ def test_deleting_a_provider_removes_its_tree_from_the_read_model(database):
     assert client.delete(f"/resource_providers/{child}").status == 204
     assert client.delete(f"/resource_providers/{host}").status == 204
     with database.read(consistent=True) as connection:
-        assert cache.current(connection).snapshot.providers == ()
+        assert list(cache.current(connection).snapshot.providers) == []
 
 
 def test_threads_reading_while_another_writes_all_get_whole_models(database):
@@ -237,3 +240,37 @@ def test_threads_reading_while_another_writes_all_get_whole_models(database):
     assert problems == []
     summaries = client.get("/allocation_candidates?resources=VCPU:1").json()["provider_summaries"]
     assert sorted(summary["resources"]["VCPU"]["used"] for summary in summaries.values()) == [2, 2, 3, 3]
+
+
+def test_a_refresh_that_lost_the_race_never_takes_the_model_back(server_database, monkeypatch):
+    """Thread A reads the feed at revision R+1; before it takes the lock,
+    thread B patches the model in place to R+2. A must answer from the
+    model at R+2, not patch it back to what its older snapshot saw."""
+    from stowage.domain import candidates as domain
+
+    database = server_database
+    build = Builder(fast_client(database))
+    host = build.create_provider("host")
+    build.add_inventory(host, "VCPU", 8)
+    cache = ReadModelCache()
+    with database.read(consistent=True) as connection:
+        cache.current(connection)
+    build.set_allocation(str(uuid.uuid4()), PROJECT, USER, {host: {"VCPU": 1}})
+    real = domain.changes_since
+    raced = []
+
+    def changes_then_race(connection, after):
+        found = real(connection, after)
+        if not raced:
+            raced.append(True)
+            build.set_allocation(str(uuid.uuid4()), PROJECT, USER, {host: {"VCPU": 2}})
+            with database.read(consistent=True) as other:
+                cache.current(other)
+        return found
+
+    monkeypatch.setattr(domain, "changes_since", changes_then_race)
+    with database.read(consistent=True) as older:
+        older.execute(text("SELECT 1"))  # the snapshot: one allocation
+        model = cache.current(older)
+    assert raced
+    assert model.snapshot.by_uuid[host].inventories["VCPU"].used == 3

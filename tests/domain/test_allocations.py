@@ -22,6 +22,7 @@ PROVIDER_UUID = "aaaaaaaa-0000-4000-8000-000000000001"
 VCPU = InventoryUsage(
     provider_id=PROVIDER_ID,
     resource_class_id=VCPU_ID,
+    resource_class="VCPU",
     total=8,
     reserved=2,
     min_unit=1,
@@ -29,6 +30,7 @@ VCPU = InventoryUsage(
     step_size=1,
     allocation_ratio=1.0,
     used=0,
+    used_by_writers=0,
 )
 
 
@@ -36,33 +38,35 @@ def wanted(amount: int, consumer_id: int = 1, class_id: int = VCPU_ID, name: str
     return WantedAllocation(consumer_id, PROVIDER_ID, PROVIDER_UUID, class_id, name, amount)
 
 
-def inventory(**changes) -> dict:
-    record = dataclasses.replace(VCPU, **changes)
-    return {(record.provider_id, record.resource_class_id): record}
+def inventory(others: int = 0, writers: int = 0, **changes) -> dict:
+    """VCPU with ``others`` used by consumers the write leaves alone and
+    ``writers`` by those it replaces."""
+    record = dataclasses.replace(VCPU, used=others + writers, used_by_writers=writers, **changes)
+    return {(record.provider_id, record.resource_class): record}
 
 
 @pytest.mark.parametrize(
-    "allocations, snapshot, previous, outcome",
+    "allocations, snapshot, outcome",
     [
-        ([wanted(4)], inventory(), {}, None),
-        ([wanted(4), wanted(2, consumer_id=2)], inventory(), {}, None),
-        ([wanted(2)], inventory(used=4), {}, None),
-        ([wanted(3)], inventory(used=4), {}, errors.CapacityExceeded),
-        ([wanted(4), wanted(3, consumer_id=2)], inventory(), {}, errors.CapacityExceeded),
-        ([wanted(5)], inventory(), {}, errors.AllocationConstraintsViolated),
-        ([wanted(1)], inventory(min_unit=2), {}, errors.AllocationConstraintsViolated),
-        ([wanted(3)], inventory(step_size=2), {}, errors.AllocationConstraintsViolated),
-        ([wanted(4)], inventory(step_size=2), {}, None),
-        ([wanted(4), wanted(4, consumer_id=2)], inventory(allocation_ratio=2.0), {}, None),
-        ([wanted(1)], inventory(reserved=8), {}, errors.CapacityExceeded),
-        ([wanted(1, class_id=DISK_ID, name="DISK_GB")], inventory(), {}, errors.NoInventoryForAllocation),
-        ([wanted(1)], {}, {}, errors.NoInventoryForAllocation),
+        ([wanted(4)], inventory(), None),
+        ([wanted(4), wanted(2, consumer_id=2)], inventory(), None),
+        ([wanted(2)], inventory(others=4), None),
+        ([wanted(3)], inventory(others=4), errors.CapacityExceeded),
+        ([wanted(4), wanted(3, consumer_id=2)], inventory(), errors.CapacityExceeded),
+        ([wanted(5)], inventory(), errors.AllocationConstraintsViolated),
+        ([wanted(1)], inventory(min_unit=2), errors.AllocationConstraintsViolated),
+        ([wanted(3)], inventory(step_size=2), errors.AllocationConstraintsViolated),
+        ([wanted(4)], inventory(step_size=2), None),
+        ([wanted(4), wanted(4, consumer_id=2)], inventory(allocation_ratio=2.0), None),
+        ([wanted(1)], inventory(reserved=8), errors.CapacityExceeded),
+        ([wanted(1, class_id=DISK_ID, name="DISK_GB")], inventory(), errors.NoInventoryForAllocation),
+        ([wanted(1)], {}, errors.NoInventoryForAllocation),
         # Already over capacity (the inventory shrank): shrinking is fine,
         # staying level is fine, growing is not.
-        ([wanted(2)], inventory(used=6), {(PROVIDER_ID, VCPU_ID): 9}, None),
-        ([wanted(3)], inventory(used=6), {(PROVIDER_ID, VCPU_ID): 9}, None),
-        ([wanted(4)], inventory(used=6), {(PROVIDER_ID, VCPU_ID): 9}, errors.CapacityExceeded),
-        ([], {}, {}, None),
+        ([wanted(2)], inventory(others=6, writers=3), None),
+        ([wanted(3)], inventory(others=6, writers=3), None),
+        ([wanted(4)], inventory(others=6, writers=3), errors.CapacityExceeded),
+        ([], {}, None),
     ],
     ids=[
         "fits exactly up to max_unit",
@@ -84,17 +88,17 @@ def inventory(**changes) -> dict:
         "nothing wanted",
     ],
 )
-def test_check_fits(allocations, snapshot, previous, outcome):
+def test_check_fits(allocations, snapshot, outcome):
     if outcome is None:
-        check_fits(allocations, snapshot, previous)
+        check_fits(allocations, snapshot)
     else:
         with pytest.raises(outcome):
-            check_fits(allocations, snapshot, previous)
+            check_fits(allocations, snapshot)
 
 
 def test_the_message_names_the_class_and_provider():
     with pytest.raises(errors.CapacityExceeded) as raised:
-        check_fits([wanted(3)], inventory(used=4), {})
+        check_fits([wanted(3)], inventory(others=4))
     assert raised.value.detail == (
         f"Unable to allocate inventory: Unable to create allocation for 'VCPU' on resource "
         f"provider '{PROVIDER_UUID}'. The requested amount would exceed the capacity."
@@ -109,9 +113,8 @@ def test_the_message_names_the_class_and_provider():
 def test_new_consumers_are_never_accepted_past_capacity(used, amounts):
     """Whatever others already use (even past capacity), new claims must fit."""
     allocations = [wanted(amount, consumer_id=index) for index, amount in enumerate(amounts)]
-    previous = {(PROVIDER_ID, VCPU_ID): used} if used else {}
     try:
-        check_fits(allocations, inventory(used=used), previous)
+        check_fits(allocations, inventory(others=used))
     except errors.AllocationDoesNotFit:
         return
     assert used + sum(amounts) <= VCPU.capacity

@@ -9,6 +9,7 @@ import uuid
 import psycopg.errors
 import pymysql.err
 import pytest
+import sqlalchemy
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
@@ -17,7 +18,7 @@ from stowage import errors
 from stowage.storage import schema
 from stowage.storage.backends import backend_for
 from stowage.storage.catalog import find_resource_class
-from stowage.storage.changes import changed_roots, current_revision
+from stowage.storage.changes import ChangesSince, changed_roots, changes_since, current_revision
 from stowage.storage.common import CHANGES_KEPT, bump_revision, insert_ignoring_duplicates, utcnow
 from stowage.storage.consumers import ensure_project
 from stowage.storage.database import Database, newest_schema_revision
@@ -254,6 +255,44 @@ def test_a_writer_commits_while_another_writer_is_still_open(server_database):
         assert changed_roots(connection, before, before + 1) == {quick_root}
         assert changed_roots(connection, before + 1, before + 2) == {slow_root}
         assert current_revision(connection) == before + 2
+
+
+def test_changes_since_tells_the_revision_and_the_changed_trees_in_one_statement(database):
+    host, other = _new_root(database, "host"), _new_root(database, "other")
+    with database.read() as connection:
+        before = current_revision(connection)
+        assert changes_since(connection, before) == ChangesSince(before, set())
+    with database.write() as connection:
+        _add_vcpu(connection, host)
+    with database.write() as connection:
+        _add_vcpu(connection, other)
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    sqlalchemy.event.listen(database.engine, "before_cursor_execute", listen)
+    try:
+        with database.read() as connection:
+            assert changes_since(connection, before) == ChangesSince(before + 2, {host, other})
+            assert changes_since(connection, before + 1) == ChangesSince(before + 2, {other})
+            assert changes_since(connection, before + 2) == ChangesSince(before + 2, set())
+            # Further behind than the feed keeps: it cannot tell.
+            assert changes_since(connection, before + 2 - CHANGES_KEPT).roots is None
+    finally:
+        sqlalchemy.event.remove(database.engine, "before_cursor_execute", listen)
+    assert len(statements) == 4
+
+
+def test_changes_since_cannot_tell_across_a_catalog_change(database):
+    with database.read() as connection:
+        before = current_revision(connection)
+    host = _new_root(database, "host")
+    with database.write() as connection:
+        # As the triggers note a class or trait deleted: no root.
+        connection.execute(insert(schema.changes).values(revision=before + 2, root_provider_id=None))
+        connection.execute(schema.revision.update().values(revision=before + 2))
+    with database.read() as connection:
+        assert changes_since(connection, before) == ChangesSince(before + 2, None)
+        assert changes_since(connection, before + 1) == ChangesSince(before + 2, None)
+        assert changed_roots(connection, before, before + 1) == {host}
 
 
 def test_every_thousandth_revision_prunes_the_feed_older_than_it_keeps(database):

@@ -1,6 +1,8 @@
 """Handlers for /resource_providers and /resource_providers/{uuid}."""
 from __future__ import annotations
 
+import orjson
+
 from stowage.api import policy
 from stowage.api import versions as v
 from stowage.api.http import Request, Response, no_content
@@ -17,44 +19,59 @@ def provider_url(request: Request, uuid: str) -> str:
     return f"{request.environ.get('SCRIPT_NAME', '')}/resource_providers/{uuid}"
 
 
-def _links(request: Request, uuid: str) -> list[dict]:
-    url = provider_url(request, uuid)
-    relations = ["inventories", "usages"]
-    if request.version >= v.PROVIDER_AGGREGATES:
-        relations.append("aggregates")
-    if request.version >= v.TRAITS:
-        relations.append("traits")
-    if request.version >= v.PROVIDER_ALLOCATIONS_LINK:
-        relations.append("allocations")
-    return [{"rel": "self", "href": url}] + [
-        {"rel": relation, "href": f"{url}/{relation}"} for relation in relations
-    ]
-
-
-def serialize_provider(request: Request, record: ProviderRecord) -> dict:
-    """One provider::
+class ProviderText:
+    """Providers as JSON text, for one request's microversion and mount::
 
         {"uuid": ..., "name": ..., "generation": 0,
          "links": [{"rel": "self", "href": "/resource_providers/<uuid>"},
                    {"rel": "inventories" | "usages" | "aggregates" (1.1+)
                            | "traits" (1.6+) | "allocations" (1.11+), "href": ...}],
          "parent_provider_uuid": ..., "root_provider_uuid": ...}   # 1.14+
+
+    What does not depend on the provider (the links, the keys) is written
+    once per request: a list of 100,000 providers costs a few string
+    operations each instead of building and encoding seven dicts each.
     """
-    body = {
-        "uuid": record.uuid,
-        "name": record.name,
-        "generation": record.generation,
-        "links": _links(request, record.uuid),
-    }
-    if request.version >= v.NESTED_PROVIDERS:
-        body["parent_provider_uuid"] = record.parent_provider_uuid
-        body["root_provider_uuid"] = record.root_provider_uuid
-    return body
+
+    _UUID = "\x00"  # where a provider's uuid goes in the links' text
+
+    def __init__(self, request: Request) -> None:
+        relations = ["inventories", "usages"]
+        if request.version >= v.PROVIDER_AGGREGATES:
+            relations.append("aggregates")
+        if request.version >= v.TRAITS:
+            relations.append("traits")
+        if request.version >= v.PROVIDER_ALLOCATIONS_LINK:
+            relations.append("allocations")
+        url = provider_url(request, self._UUID)
+        links = [{"rel": "self", "href": url}]
+        links += [{"rel": relation, "href": f"{url}/{relation}"} for relation in relations]
+        self._links = orjson.dumps(links).decode().replace("\\u0000", self._UUID)
+        self._nested = request.version >= v.NESTED_PROVIDERS
+
+    def text(self, record: ProviderRecord) -> str:
+        """One provider (a uuid needs no escaping; a name is encoded)."""
+        uuid = record.uuid
+        text = (
+            f'{{"uuid":"{uuid}","name":{orjson.dumps(record.name).decode()},'
+            f'"generation":{record.generation},"links":{self._links.replace(self._UUID, uuid)}'
+        )
+        if not self._nested:
+            return text + "}"
+        parent = "null" if record.parent_provider_uuid is None else f'"{record.parent_provider_uuid}"'
+        return f'{text},"parent_provider_uuid":{parent},"root_provider_uuid":"{record.root_provider_uuid}"}}'
 
 
-def serialize_providers(request: Request, records: list[ProviderRecord]) -> dict:
-    """``{"resource_providers": [<provider as serialize_provider>, ...]}``"""
-    return {"resource_providers": [serialize_provider(request, record) for record in records]}
+
+def serialize_provider(request: Request, record: ProviderRecord) -> bytes:
+    """One provider's body (``ProviderText``)."""
+    return ProviderText(request).text(record).encode()
+
+
+def serialize_providers(request: Request, records: list[ProviderRecord]) -> bytes:
+    """``{"resource_providers": [<provider as ProviderText>, ...]}``"""
+    render = ProviderText(request).text
+    return f'{{"resource_providers":[{",".join(map(render, records))}]}}'.encode()
 
 
 def list_providers(request: Request, services) -> Response:

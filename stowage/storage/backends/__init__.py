@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import URL, Connection, Engine, Table, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import ColumnElement
 
 from stowage.storage.backends.mysql import MySQLBackend
 from stowage.storage.backends.postgresql import PostgreSQLBackend
@@ -72,13 +71,10 @@ class Backend(Protocol):
         ...
 
     def advance_revision(self, connection: Connection) -> int:
-        """Add one to ``stowage_revision`` and return the new value; the row
-        stays locked until the transaction ends."""
-        ...
-
-    def unstamped_changes(self) -> ColumnElement[bool]:
-        """Condition on ``stowage_changes`` matching the rows this
-        transaction's triggers wrote and no other transaction's."""
+        """Add one to ``stowage_revision``, stamp the ``stowage_changes`` rows
+        this transaction's triggers wrote (and no other transaction's) with
+        the new value, and return it; the revision row stays locked until
+        the transaction ends."""
         ...
 
     def migration_lock(self, connection: Connection) -> AbstractContextManager[None]:

@@ -55,6 +55,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -64,8 +65,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 
+from stowage.storage.backends.pool import ping_after_idle
 from stowage.storage.schema import changes, revision
 
 SQL_MODE = "TRADITIONAL,NO_AUTO_VALUE_ON_ZERO"
@@ -81,6 +82,11 @@ _EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin")
 # stamping UPDATE neither sees nor waits for other writers' rows (it would,
 # on InnoDB, wait for their locks with "revision IS NULL").
 _UNSTAMPED = "-CONNECTION_ID()"
+_STAMP = (
+    update(changes)
+    .where(changes.c.revision == literal_column(_UNSTAMPED, BigInteger))
+    .values(revision=bindparam("new"))
+)
 # GET_LOCK names are server-wide (at most 64 characters); one per database.
 _MIGRATION_LOCK_NAME = "LEFT(CONCAT('stowage.migrations.', DATABASE()), 64)"
 MIGRATION_LOCK_SECONDS = 600
@@ -98,13 +104,12 @@ class MySQLBackend:
         connect_args = {"init_command": f"SET SESSION sql_mode = '{SQL_MODE}'", **options.pop("connect_args", {})}
         engine = create_engine(
             url,
-            pool_pre_ping=True,
             isolation_level="READ COMMITTED",
             connect_args=connect_args,
             **options,
         )
         event.listen(engine, "connect", _causal_reads_on_galera)
-        return engine
+        return ping_after_idle(engine)
 
     def begin_write(self, connection: Connection) -> None:
         connection.begin()
@@ -158,7 +163,8 @@ class MySQLBackend:
 
         MySQL has no ``UPDATE ... RETURNING``; ``LAST_INSERT_ID(expr)`` hands
         the new value back with the UPDATE's own answer (MySQL's documented
-        way of emulating a sequence), saving a SELECT.
+        way of emulating a sequence), saving a SELECT. Then
+        ``UPDATE stowage_changes SET revision = :new WHERE revision = -CONNECTION_ID()``.
         """
         result = connection.execute(
             update(revision)
@@ -167,10 +173,8 @@ class MySQLBackend:
         )
         new_revision = result.lastrowid
         assert new_revision, "stowage_revision has no row 1"
+        connection.execute(_STAMP, {"new": new_revision})
         return int(new_revision)
-
-    def unstamped_changes(self) -> ColumnElement[bool]:
-        return changes.c.revision == literal_column(_UNSTAMPED, BigInteger)
 
     @contextmanager
     def migration_lock(self, connection: Connection) -> Iterator[None]:

@@ -10,13 +10,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, Table, create_engine, func, select, text
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import ColumnElement
 
-from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
-from stowage.storage.schema import changes
+from stowage.storage.backends.pool import ping_after_idle
+from stowage.storage.backends.returning import insert_counting_new_rows
+from stowage.storage.schema import changes, revision
 
 # Arbitrary constant naming Stowage's schema-migration advisory lock.
 MIGRATION_LOCK_KEY = 0x5709A6E
@@ -28,7 +28,7 @@ class PostgreSQLBackend:
     name = "postgresql"
 
     def create_engine(self, url: URL, **options: Any) -> Engine:
-        return create_engine(url, pool_pre_ping=True, **options)
+        return ping_after_idle(create_engine(url, **options))
 
     def begin_write(self, connection: Connection) -> None:
         connection.begin()
@@ -46,11 +46,17 @@ class PostgreSQLBackend:
         return insert_counting_new_rows(connection, table, rows, insert)
 
     def advance_revision(self, connection: Connection) -> int:
-        return advance_revision_returning(connection)
+        """One statement (a write runs it at every commit)::
 
-    def unstamped_changes(self) -> ColumnElement[bool]:
-        # Other writers' unstamped rows are uncommitted, so invisible to this UPDATE.
-        return changes.c.revision.is_(None)
+            WITH advanced AS (UPDATE stowage_revision SET revision = revision + 1
+                               WHERE id = 1 RETURNING revision),
+                 stamped AS (UPDATE stowage_changes SET revision = (SELECT revision FROM advanced)
+                               WHERE revision IS NULL)
+            SELECT revision FROM advanced
+
+        Other writers' unstamped rows are uncommitted, so invisible to it.
+        """
+        return connection.execute(_ADVANCE_AND_STAMP).scalar_one()
 
     @contextmanager
     def migration_lock(self, connection: Connection) -> Iterator[None]:
@@ -145,3 +151,23 @@ _NOTE_CATALOG = """
             RETURN NULL;
         END $$ LANGUAGE plpgsql
         """
+
+
+def _advance_and_stamp():
+    advanced = (
+        update(revision)
+        .where(revision.c.id == 1)
+        .values(revision=revision.c.revision + 1)
+        .returning(revision.c.revision)
+        .cte("advanced")
+    )
+    stamped = (
+        update(changes)
+        .where(changes.c.revision.is_(None))
+        .values(revision=select(advanced.c.revision).scalar_subquery())
+        .cte("stamped")
+    )
+    return select(advanced.c.revision).add_cte(stamped)
+
+
+_ADVANCE_AND_STAMP = _advance_and_stamp()

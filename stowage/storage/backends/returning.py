@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, bindparam, update
 
-from stowage.storage.schema import revision
+from stowage.storage.schema import changes, revision
 
 
 def insert_counting_new_rows(
@@ -23,10 +23,24 @@ def insert_counting_new_rows(
 
 
 def advance_revision_returning(connection: Connection) -> int:
-    """``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision``"""
-    return connection.execute(
-        update(revision)
-        .where(revision.c.id == 1)
-        .values(revision=revision.c.revision + 1)
-        .returning(revision.c.revision)
-    ).scalar_one()
+    """``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision``,
+    then ``UPDATE stowage_changes SET revision = :new WHERE revision IS NULL``.
+
+    Unstamped rows are this transaction's: SQLite's writers are serial, and
+    on PostgreSQL other writers' unstamped rows are uncommitted, so
+    invisible to the UPDATE.
+    """
+    new_revision = connection.execute(_ADVANCE).scalar_one()
+    connection.execute(_STAMP, {"new": new_revision})
+    return new_revision
+
+
+_STAMP = update(changes).where(changes.c.revision.is_(None)).values(revision=bindparam("new"))
+
+
+_ADVANCE = (
+    update(revision)
+    .where(revision.c.id == 1)
+    .values(revision=revision.c.revision + 1)
+    .returning(revision.c.revision)
+)

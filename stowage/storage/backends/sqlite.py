@@ -18,10 +18,8 @@ from sqlalchemy import URL, Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql.elements import ColumnElement
 
 from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
-from stowage.storage.schema import changes
 
 
 class SQLiteBackend:
@@ -57,10 +55,6 @@ class SQLiteBackend:
 
     def advance_revision(self, connection: Connection) -> int:
         return advance_revision_returning(connection)
-
-    def unstamped_changes(self) -> ColumnElement[bool]:
-        # Writers are serial: every unstamped row is this transaction's.
-        return changes.c.revision.is_(None)
 
     @contextmanager
     def migration_lock(self, connection: Connection) -> Iterator[None]:
