@@ -54,6 +54,8 @@ def pings(server_database, monkeypatch) -> list[bool]:
 
 
 def test_a_connection_back_a_moment_ago_is_not_pinged(server_database, pings):
+    # Connections earlier tests left idle in the pool would be pinged.
+    server_database.engine.pool.dispose()
     for _ in range(5):
         with server_database.read() as connection:
             assert connection.execute(text("SELECT 1")).scalar_one() == 1
@@ -71,6 +73,7 @@ def test_an_idle_connection_the_server_closed_is_replaced_unseen(server_database
 
 
 def test_an_idle_live_connection_is_pinged_and_kept(server_database, pings):
+    server_database.engine.pool.dispose()
     pid = _server_pid(server_database)
     time.sleep(pool.IDLE_BEFORE_PING + 0.2)
     assert _server_pid(server_database) == pid
