@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"loading {len(providers):,} providers into {label}")
             if label == "stowage" and not with_upstream:
                 bulk.load(postgresql.url(service.database), providers)
+                postgresql.analyze(service.database)
             else:
                 service.start(arguments.timeout)
                 measure.load(Client(service.port, arguments.timeout), providers)
