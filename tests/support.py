@@ -32,8 +32,10 @@ _TABLES_IN_DELETE_ORDER = [
     schema.traits,
     schema.resource_classes,
     # Last: the deletes above add rows to the change feed, which must start
-    # empty since the revision counter restarts.
+    # empty since the revision counter restarts (and, with no unstamped
+    # rows left, this transaction takes no revision).
     schema.changes,
+    schema.tree_revisions,
 ]
 
 

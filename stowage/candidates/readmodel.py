@@ -180,8 +180,8 @@ class ReadModel:
         roots = snapshot.roots
         trait_rank = snapshot.trait_rank
         free = _free_by_root(loaded.providers)
-        for name, rank in loaded.trait_rank.items():
-            trait_rank.setdefault(name, rank)
+        # A trait deleted and made again has a new id: ranked as a build would.
+        trait_rank.update(loaded.trait_rank)
         for root in replaced:
             for provider in new_members[root]:
                 providers[position[provider.uuid]] = provider

@@ -13,7 +13,6 @@ from sqlalchemy import Connection
 
 from stowage import errors
 from stowage.storage import aggregates as aggregate_storage
-from stowage.storage.common import bump_revision
 from stowage.storage.providers import ProviderRow, get_provider, increment_generation, lock_provider
 
 
@@ -62,11 +61,8 @@ def replace_provider_aggregates(
     to_add = aggregate_storage.ensure_aggregates(connection, [uuid for uuid in wanted if uuid not in current])
     aggregate_storage.remove_provider_aggregates(connection, provider.id, to_remove)
     aggregate_storage.add_provider_aggregates(connection, provider.id, list(to_add.values()))
-    # The generation bump (which bumps the data revision too) comes last: the
-    # revision is one row every writer updates, so it is taken only when
-    # nothing is left to wait for.
+    # The generation bump comes last: the provider row is what concurrent
+    # writers of this provider wait for.
     if generation is not None:
         return ProviderAggregates(increment_generation(connection, provider), list(aggregate_uuids))
-    if to_remove or to_add:
-        bump_revision(connection)
     return ProviderAggregates(provider.generation, list(aggregate_uuids))

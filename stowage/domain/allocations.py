@@ -39,7 +39,6 @@ from stowage.storage.allocations import (
     ProviderAllocationRow,
 )
 from stowage.storage.catalog import resource_class_ids
-from stowage.storage.common import bump_revision
 from stowage.storage.consumers import ConsumerRow
 from stowage.storage.database import Database
 from stowage.storage.providers import ProviderRow, find_provider, find_providers, increment_generation
@@ -174,7 +173,6 @@ def run_allocation_write(
         with database.write() as connection:
             for claim in claims:
                 consumer_domain.create_missing_consumer(connection, claim)
-            bump_revision(connection)
         raise
 
 
@@ -301,7 +299,6 @@ def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageL
         if not request.allocations and consumer.id in earlier
     ]
     consumer_storage.delete_consumers_without_allocations(connection, emptied)
-    bump_revision(connection)
 
 
 def _resolve(
@@ -391,4 +388,3 @@ def delete_consumer_allocations(connection: Connection, consumer_uuid: str) -> N
     ):
         raise errors.NotFound(f"No allocations for consumer '{consumer_uuid}'")
     consumer_storage.delete_consumers_without_allocations(connection, [consumer.id])
-    bump_revision(connection)

@@ -53,6 +53,11 @@ class ReadModelCache:
         self._model: ReadModel | None = None
         self._lock = threading.Lock()
 
+    @property
+    def latest(self) -> ReadModel | None:
+        """The model as it is, unchecked (None before the first build)."""
+        return self._model
+
     def current(self, connection: Connection) -> ReadModel:
         """A model at least as new as what ``connection``'s transaction sees.
 

@@ -27,7 +27,6 @@ from stowage.domain.allocations import ConsumerAllocations, MessageLeads
 from stowage.domain.inventories import Inventory, check_capacity, set_inventories
 from stowage.storage import catalog
 from stowage.storage import inventories as inventory_storage
-from stowage.storage.common import bump_revision
 from stowage.storage.database import Database
 from stowage.storage.providers import ProviderRow, find_provider
 
@@ -99,7 +98,6 @@ def _reshape(
     for replacement in replacements:
         provider = _current(connection, replacement.provider_uuid)
         set_inventories(connection, provider, replacement.inventories, in_use_lead=LEADS.conflict)
-    bump_revision(connection)
 
 
 def _seen_after_interim(

@@ -110,9 +110,8 @@ def clear_provider_traits(connection: Connection, provider_uuid: str) -> None:
 def _set_trait_ids(connection: Connection, provider: ProviderRow, wanted: set[int]) -> int:
     """Apply the difference to the provider's traits; returns its generation.
 
-    ``provider`` must be locked (``lock_provider``). The generation, and with
-    it the data revision, is bumped last: the revision is one row every
-    writer updates, so it is taken only when nothing is left to wait for.
+    ``provider`` must be locked (``lock_provider``). The generation is
+    bumped last (the data revision only at commit, ``Database.write``).
     """
     current = {trait.id for trait in trait_storage.traits_of_provider(connection, provider.id)}
     to_add = wanted - current

@@ -15,7 +15,7 @@ import os_traits
 from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from stowage.storage.common import bump_revision, insert_ignoring_duplicates, utcnow
+from stowage.storage.common import insert_ignoring_duplicates, utcnow
 from stowage.storage.schema import allocations, inventories, resource_classes, traits
 
 FIRST_CUSTOM_CLASS_ID = 10000
@@ -135,7 +135,6 @@ def create_resource_class(connection: Connection, name: str) -> ResourceClassRow
                 )
         except IntegrityError:
             continue
-        bump_revision(connection)
         return ResourceClassRow(class_id, name, now, None)
     raise RuntimeError(f"could not pick an id for resource class {name}")
 
@@ -151,7 +150,6 @@ def rename_resource_class(connection: Connection, class_id: int, new_name: str) 
             )
     except IntegrityError:
         return False
-    bump_revision(connection)
     return True
 
 
@@ -174,6 +172,4 @@ def resource_class_in_use(connection: Connection, class_id: int) -> bool:
 def delete_resource_class(connection: Connection, class_id: int) -> bool:
     """Delete the class row; False if it was already gone."""
     result = connection.execute(delete(resource_classes).where(resource_classes.c.id == class_id))
-    if result.rowcount:
-        bump_revision(connection)
     return bool(result.rowcount)

@@ -1,16 +1,20 @@
 """The change feed behind the fast engine's read model.
 
-Every write transaction bumps the single ``stowage_revision`` counter just
-before it commits (``Database.write``), and triggers (migration 0002) note
-in ``stowage_changes`` the root of every tree whose rows it changed. A
-worker compares the counter with the revision its read model was loaded
-at; when it moved, it reloads only the trees changed since (or everything,
-when the feed cannot tell). All queries run in the caller's (consistent)
-read transaction, so the model is exactly the data at the revision read.
+Triggers (migrations 0002 and 0004) note in ``stowage_changes`` the root
+of every tree whose rows a transaction changes, and a transaction that
+changed any bumps the single ``stowage_revision`` counter just before it
+commits (``Database.write``): the revision follows from what was written,
+and no write path can forget it. A worker compares the counter with the
+revision its read model was loaded at; when it moved, it reloads only the
+trees changed since, however far behind it is (the feed's pruned rows live
+on, per tree, in ``stowage_tree_revisions``). All queries run in the
+caller's (consistent) read transaction, so the model is exactly the data
+at the revision read.
 """
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    union,
     union_all,
 )
 from sqlalchemy.orm import aliased
@@ -41,6 +46,7 @@ from stowage.storage.schema import (
     resource_providers,
     revision,
     traits,
+    tree_revisions,
 )
 from stowage.storage.snapshot import inventories_of_rows, inventory_statement
 
@@ -51,28 +57,11 @@ def current_revision(connection: Connection) -> int:
     return int(value or 0)
 
 
-def changed_roots(connection: Connection, after: int, upto: int) -> set[int] | None:
-    """Ids of the roots whose trees changed in revisions ``after`` (excluded)
-    to ``upto``; None when the feed cannot tell (a catalog change, or
-    revisions already pruned), and the caller must reload everything.
-
-    One statement when something changed::
-
-        SELECT DISTINCT root_provider_id,
-               (SELECT MIN(revision) FROM stowage_changes)
-          FROM stowage_changes WHERE revision > :after AND revision <= :upto
-    """
-    if upto < after or upto - after >= CHANGES_KEPT:
-        return None
-    rows = connection.execute(_CHANGED_ROOTS, {"after": after, "upto": upto}).all()
-    oldest = rows[0][1] if rows else connection.execute(_OLDEST_CHANGE).scalar()
-    return _feed_tells(after, upto, oldest, {root for root, _oldest in rows})
-
-
 def _feed_tells(after: int, upto: int, oldest: int | None, roots: set[int | None]) -> set[int] | None:
     """``roots``, the trees changed in revisions ``after`` to ``upto``, if
-    the feed can tell: every revision since ``after`` still kept (``oldest``
-    is the feed's oldest) and no catalog change (a NULL root) among them."""
+    the feed alone can tell: every revision since ``after`` still kept
+    (``oldest`` is the feed's oldest) and no "every tree" row (a NULL root,
+    written for catalog changes before migration 0004) among them."""
     if upto - after >= CHANGES_KEPT or oldest is None or oldest > after + 1 or None in roots:
         return None
     return {root for root in roots if root is not None}
@@ -81,15 +70,15 @@ def _feed_tells(after: int, upto: int, oldest: int | None, roots: set[int | None
 @dataclass(frozen=True)
 class ChangesSince:
     """The current revision and the roots of the trees changed since a
-    revision (None: the feed cannot tell, reload everything)."""
+    revision (None: they cannot be told, reload everything)."""
 
     revision: int
     roots: set[int] | None
 
 
 def changes_since(connection: Connection, after: int) -> ChangesSince:
-    """``current_revision`` and ``changed_roots(after, current)`` in one
-    statement, the one a read model's every use runs::
+    """The current revision and the roots of the trees changed since
+    ``after``: one statement, the one a read model's every use runs::
 
         SELECT r.revision, c.root_provider_id, COUNT(c.id),
                (SELECT MIN(revision) FROM stowage_changes)
@@ -97,21 +86,38 @@ def changes_since(connection: Connection, after: int) -> ChangesSince:
           LEFT JOIN stowage_changes c ON c.revision > :after
                AND c.revision <= r.revision AND c.revision < :after + :kept
          WHERE r.id = 1 GROUP BY r.revision, c.root_provider_id
+
+    A model further behind than the feed keeps takes a second statement,
+    the trees' last revisions (``stowage_tree_revisions``) with what the
+    feed still has::
+
+        SELECT root_provider_id FROM stowage_tree_revisions WHERE revision > :after
+        UNION SELECT COALESCE(root_provider_id, 0) FROM stowage_changes
+         WHERE revision > :after AND revision <= :current
+
+    Root 0 there means every tree (roots None). A revision at or before
+    ``after`` (this transaction began before another thread's refresh)
+    tells no roots.
     """
     rows = connection.execute(_CHANGES_SINCE, {"after": after, "bound": after + CHANGES_KEPT}).all()
     current = int(rows[0][0] or 0) if rows else 0
     if current <= after:
         return ChangesSince(current, set())
     roots = {root for _revision, root, matched, _oldest in rows if matched}
-    return ChangesSince(current, _feed_tells(after, current, rows[0][3], roots))
+    told = _feed_tells(after, current, rows[0][3], roots)
+    if told is None:
+        lagging = set(connection.execute(_CHANGED_SINCE_FOLDED, {"after": after, "current": current}).scalars())
+        told = None if 0 in lagging else lagging
+    return ChangesSince(current, told)
 
 
 _CURRENT_REVISION = select(revision.c.revision).where(revision.c.id == 1)
 _OLDEST_CHANGE = select(func.min(changes.c.revision))
-_CHANGED_ROOTS = (
-    select(changes.c.root_provider_id, _OLDEST_CHANGE.scalar_subquery())
-    .where(changes.c.revision > bindparam("after"), changes.c.revision <= bindparam("upto"))
-    .distinct()
+_CHANGED_SINCE_FOLDED = union(
+    select(tree_revisions.c.root_provider_id).where(tree_revisions.c.revision > bindparam("after")),
+    select(func.coalesce(changes.c.root_provider_id, 0)).where(
+        changes.c.revision > bindparam("after"), changes.c.revision <= bindparam("current")
+    ),
 )
 _CHANGES_SINCE = (
     select(
@@ -133,6 +139,9 @@ _CHANGES_SINCE = (
 )
 
 
+ROOTS_PER_STATEMENT = 2000
+
+
 @dataclass(frozen=True)
 class LoadedTrees:
     """Providers of some trees (or of all), with their storage ids."""
@@ -152,7 +161,10 @@ def load_trees(connection: Connection, root_ids: Collection[int] | None) -> Load
     tree), with inventories and usage, traits and aggregates, in creation
     (id) order: four set-based queries for every tree, however many
     providers; for chosen trees (a refresh, after every write) the same four
-    in one statement (``_chosen_trees_statement``), one round trip.
+    in one statement (``_chosen_trees_statement``), one round trip per
+    ``ROOTS_PER_STATEMENT`` trees (a worker far behind may reload thousands;
+    SQLite takes at most 32,766 parameters a statement, and the roots are
+    bound four times).
 
     ::
 
@@ -179,9 +191,12 @@ def load_trees(connection: Connection, root_ids: Collection[int] | None) -> Load
             aggregates_by_provider[provider_id].add(aggregate)
     else:
         inventory_rows: list[Sequence[Any]] = []
-        for kind, provider_id, name, parent_uuid, root_uuid, *numbers, trait_id in connection.execute(
-            _chosen_trees_statement(), {"roots": sorted(root_ids)}
-        ):
+        roots = sorted(root_ids)
+        chosen_rows = itertools.chain.from_iterable(
+            connection.execute(_chosen_trees_statement(), {"roots": roots[start:start + ROOTS_PER_STATEMENT]})
+            for start in range(0, len(roots), ROOTS_PER_STATEMENT)
+        )
+        for kind, provider_id, name, parent_uuid, root_uuid, *numbers, trait_id in chosen_rows:
             if kind == _PROVIDER:
                 provider_rows.append((provider_id, name, parent_uuid or None, root_uuid))
             elif kind == _INVENTORY:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import Connection, Table, delete
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
 from stowage.storage.backends import Backend, backend_for
-from stowage.storage.schema import changes
+from stowage.storage.schema import changes, tree_revisions
 
-# Revisions of change-feed rows kept; a read model further behind reloads.
+# Revisions of change-feed rows kept; a read model further behind asks
+# stowage_tree_revisions which trees changed.
 CHANGES_KEPT = 10_000
 
 
@@ -17,46 +18,65 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None, microsecond=0)
 
 
-CHANGED_MARK = "stowage.changed"
-
-
-def bump_revision(connection: Connection) -> None:
-    """Mark the data changed; call inside every write transaction.
-
-    The counter itself is bumped once, just before commit, by
-    ``Database.write`` (see ``apply_revision_bump``): every transaction then
-    takes the single revision row's lock last, so it can never hold that lock
-    while waiting for a provider row another writer holds (a deadlock).
-    """
-    connection.info[CHANGED_MARK] = True
-
-
 def apply_revision_bump(connection: Connection, backend: Backend) -> None:
-    """Bump the revision if this transaction changed data; call at commit.
+    """Bump the revision if this transaction changed any tree; called by
+    ``Database.write`` just before every commit.
 
-    The backend stamps this transaction's change-feed rows (written by
-    triggers, still without a revision) with the new revision in the same
-    step (one statement on PostgreSQL); now and then rows too old for any
-    worker to replay are pruned::
+    Whether it did is what its triggers wrote: the change-feed rows of its
+    own, not yet stamped. So no write path can forget to bump, and writes
+    that changed no tree (consumers' projects, a catalog insert) take no
+    revision. The backend stamps those rows with the new revision in the
+    same step (one statement on PostgreSQL); every 1000th revision, rows
+    too old for the feed to keep are folded into ``stowage_tree_revisions``
+    and pruned::
 
         UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1
+           AND EXISTS (<this transaction's unstamped rows>)
             RETURNING revision                    -- backend.advance_revision
         UPDATE stowage_changes SET revision = :new
          WHERE <this transaction's rows>          -- the same
-        DELETE FROM stowage_changes
-         WHERE revision BETWEEN 1 AND :new - :kept  -- every 1000th
+        -- every 1000th: fold_pruned_changes, then
+        DELETE FROM stowage_changes WHERE revision BETWEEN 1 AND :new - :kept
 
-    The revision row stays locked until commit, so revisions are stamped
-    in commit order and other writers' uncommitted rows are never seen.
-    (The prune's lower bound keeps it off rows not stamped yet, whatever
-    a backend marks them with.)
+    Taken last, the revision row is never held while waiting for a provider
+    row another writer holds (a deadlock); it stays locked until commit, so
+    revisions are stamped in commit order and other writers' uncommitted
+    rows are never seen. (The prune's lower bound keeps it off rows not
+    stamped yet, whatever a backend marks them with.)
     """
-    if connection.info.pop(CHANGED_MARK, False):
-        new_revision = backend.advance_revision(connection)
-        if new_revision % 1000 == 0:
-            connection.execute(
-                delete(changes).where(changes.c.revision.between(1, new_revision - CHANGES_KEPT))
-            )
+    new_revision = backend.advance_revision(connection)
+    if new_revision is not None and new_revision % 1000 == 0:
+        upto = new_revision - CHANGES_KEPT
+        fold_pruned_changes(connection, upto)
+        connection.execute(delete(changes).where(changes.c.revision.between(1, upto)))
+
+
+def fold_pruned_changes(connection: Connection, upto: int) -> None:
+    """Keep what the feed's rows of revisions up to ``upto`` say, per tree,
+    in ``stowage_tree_revisions`` (the last revision that changed each tree;
+    root 0, every tree, for the feed's old NULL rows)::
+
+        DELETE FROM stowage_tree_revisions WHERE root_provider_id IN
+               (SELECT COALESCE(root_provider_id, 0) FROM stowage_changes
+                 WHERE revision BETWEEN 1 AND :upto)
+        INSERT INTO stowage_tree_revisions (root_provider_id, revision)
+        SELECT COALESCE(root_provider_id, 0), MAX(revision) FROM stowage_changes
+         WHERE revision BETWEEN 1 AND :upto GROUP BY 1
+
+    A row deleted here is older than the one that replaces it: the earlier
+    folds took only revisions before these.
+    """
+    root = func.coalesce(changes.c.root_provider_id, 0)
+    pruned = changes.c.revision.between(1, upto)
+    connection.execute(
+        delete(tree_revisions).where(tree_revisions.c.root_provider_id.in_(select(root).where(pruned)))
+    )
+    connection.execute(
+        insert(tree_revisions).from_select(
+            ["root_provider_id", "revision"],
+            select(root, func.max(changes.c.revision)).where(pruned).group_by(root),
+        )
+    )
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from stowage import errors
 from stowage.conf import database_url
 from stowage.storage.backends import Backend, backend_for
-from stowage.storage.common import CHANGED_MARK, apply_revision_bump
+from stowage.storage.common import apply_revision_bump
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -36,9 +36,12 @@ def newest_schema_revision() -> str:
 class Database:
     """One engine per process; hands out read and write transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, takes_revisions: bool = True) -> None:
+        """``takes_revisions=False`` for a database not in Stowage's schema
+        (an upstream one being imported): it has no revision to take."""
         self.engine = engine
         self.backend: Backend = backend_for(engine)
+        self.takes_revisions = takes_revisions
 
     @classmethod
     def from_url(cls, url: str, **engine_options) -> Database:
@@ -81,19 +84,25 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction committed on success and rolled back on any error.
+        """A transaction committed on success and rolled back on any error;
+        if it changed any tree, it takes the next revision as it commits.
 
         A deadlock, serialization failure or lock timeout reported by the
         database becomes ``errors.TransactionAborted``: the whole transaction
         was rolled back and the caller may run it again (the HTTP layer does).
         """
+        with self._transaction(takes_revision=self.takes_revisions) as connection:
+            yield connection
+
+    @contextmanager
+    def _transaction(self, takes_revision: bool) -> Iterator[Connection]:
         try:
             with self.engine.connect() as connection:
-                connection.info.pop(CHANGED_MARK, None)
                 self.backend.begin_write(connection)
                 try:
                     yield connection
-                    apply_revision_bump(connection, self.backend)
+                    if takes_revision:
+                        apply_revision_bump(connection, self.backend)
                 except BaseException:
                     connection.rollback()
                     raise
@@ -110,11 +119,12 @@ class Database:
 
         Serialised across processes by the backend's migration lock (held
         for the whole migration), so workers starting together wait for the
-        first one instead of colliding.
+        first one instead of colliding. Migrations change no tree's data, so
+        take no revision (the feed may not exist before them).
         """
         config = Config()
         config.set_main_option("script_location", MIGRATIONS_DIR)
-        with self.write() as connection, self.backend.migration_lock(connection):
+        with self._transaction(takes_revision=False) as connection, self.backend.migration_lock(connection):
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from stowage.storage.common import bump_revision, utcnow
+from stowage.storage.common import utcnow
 from stowage.storage.schema import allocations, inventories, resource_classes
 
 
@@ -103,7 +103,6 @@ def insert_inventory(
             )
     except IntegrityError:
         return False
-    bump_revision(connection)
     return True
 
 
@@ -119,8 +118,6 @@ def update_inventory(
         )
         .values(updated_at=utcnow(), **values.as_columns())
     )
-    if result.rowcount:
-        bump_revision(connection)
     return bool(result.rowcount)
 
 
@@ -134,8 +131,6 @@ def delete_inventories(connection: Connection, provider_id: int, class_ids: Coll
             inventories.c.resource_class_id.in_(list(class_ids)),
         )
     )
-    if result.rowcount:
-        bump_revision(connection)
     return result.rowcount
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, literal, sel
 from sqlalchemy.exc import IntegrityError
 
 from stowage import errors
-from stowage.storage.common import bump_revision, utcnow
+from stowage.storage.common import utcnow
 from stowage.storage.schema import (
     aggregates,
     allocations,
@@ -145,7 +145,6 @@ def increment_generation(connection: Connection, provider: ProviderRow) -> int:
             f"resource provider generation conflict: provider {provider.uuid} "
             "was updated by another request. Please refresh and try again."
         )
-    bump_revision(connection)
     return provider.generation + 1
 
 
@@ -228,7 +227,6 @@ def insert_provider(
             .where(resource_providers.c.id == provider_id)
             .values(root_provider_id=provider_id, updated_at=now)
         )
-    bump_revision(connection)
     return get_provider(connection, uuid)
 
 
@@ -276,8 +274,6 @@ def update_provider_row(
             )
             .values(root_provider_id=root_provider_id, updated_at=utcnow())
         )
-    if changed or others:
-        bump_revision(connection)
 
 
 def subtree_ids(connection: Connection, provider: ProviderRow) -> list[int]:
@@ -354,7 +350,6 @@ def delete_provider_rows(connection: Connection, provider: ProviderRow) -> None:
             f"Unable to delete resource provider {provider.uuid}: it gained child "
             "providers or allocations while being deleted."
         ) from None
-    bump_revision(connection)
 
 
 # --- name lookups for filters -----------------------------------------------------

@@ -180,15 +180,26 @@ revision = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
-# The change feed: roots of the trees each revision touched (NULL: a catalog
-# change every tree may see). Filled by triggers (migration 0002); each
-# writing transaction stamps its rows with its revision just before commit.
+# The change feed: roots of the trees each revision touched. Filled by
+# triggers (migrations 0002 and 0004); each writing transaction stamps its
+# rows with its revision just before commit. (NULL roots, "every tree",
+# were written for catalog changes before 0004.)
 changes = Table(
     "stowage_changes",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=True, index=True),
     Column("root_provider_id", Integer, nullable=True),
+)
+
+# What the feed's pruned rows said: the last revision that changed each
+# tree, for read models further behind than the feed keeps (migration
+# 0004). Root 0 stands for every tree.
+tree_revisions = Table(
+    "stowage_tree_revisions",
+    metadata,
+    Column("root_provider_id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False, index=True),
 )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from stowage import errors
-from stowage.storage.common import bump_revision, insert_ignoring_duplicates, utcnow
+from stowage.storage.common import insert_ignoring_duplicates, utcnow
 from stowage.storage.schema import provider_traits, traits
 
 
@@ -101,7 +101,6 @@ def create_trait(connection: Connection, name: str) -> tuple[TraitRow, bool]:
         if existing is not None:
             return existing, False
         if insert_ignoring_duplicates(connection, traits, [{"name": name, "created_at": utcnow()}]):
-            bump_revision(connection)
             created = find_trait(connection, name)
             assert created is not None  # our own uncommitted row
             return created, True
@@ -126,7 +125,6 @@ def delete_trait(connection: Connection, trait: TraitRow) -> None:
         if connection.execute(select(in_use)).scalar():
             raise errors.TraitInUse(trait.name)
         raise errors.TraitNotFound(trait.name)
-    bump_revision(connection)
 
 
 def traits_of_provider(connection: Connection, provider_id: int) -> list[TraitRow]:

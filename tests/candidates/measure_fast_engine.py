@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from stowage.api.app import create_app
 from stowage.storage import schema
 from stowage.storage.changes import load_all_providers
-from stowage.storage.common import bump_revision, utcnow
+from stowage.storage.common import utcnow
 from tests.support import Client, open_test_database, reset_database, test_conf
 
 QUERY = "/allocation_candidates?resources=VCPU:1,MEMORY_MB:1024&limit=1000"
@@ -52,7 +52,6 @@ def load_flat_roots(database, count: int) -> None:
                     for name, total in (("VCPU", 64), ("MEMORY_MB", 262144))
                 ],
             )
-        bump_revision(connection)
 
 
 def median_latency(client: Client, runs: int) -> tuple[float, int]:

@@ -15,11 +15,13 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, select, text, update
 
 from stowage.api.app import create_app
 from stowage.domain.candidates import ReadModelCache
-from stowage.storage.changes import load_all_providers
+from stowage.storage import schema
+from stowage.storage.changes import changes_since, current_revision, load_all_providers
+from stowage.storage.common import CHANGES_KEPT, fold_pruned_changes
 from stowage.storage.database import Database
 from tests.conformance.fixtures import Builder
 from tests.support import Client, test_conf
@@ -195,6 +197,65 @@ def test_an_allocation_reloads_only_the_tree_it_touched(database):
     assert after.revision > revision_before
     assert after.snapshot.by_uuid[untouched] is untouched_before
     assert after.snapshot.by_uuid[touched].inventories["VCPU"].used == 3
+    assert after.free_by_root[touched] == {"VCPU": 1}
+
+
+def test_renaming_a_resource_class_patches_only_the_trees_using_it(database):
+    """A catalog change is patched in, not rebuilt: the renamed class's
+    trees are reloaded and the model stays the same object."""
+    client = fast_client(database)
+    build = Builder(client)
+    version = {"OpenStack-API-Version": "placement 1.2"}
+    assert client.post("/resource_classes", {"name": "CUSTOM_GOLD"}, headers=version).status == 201
+    user, bystander = build.create_provider("user"), build.create_provider("bystander")
+    build.add_inventory(user, "CUSTOM_GOLD", 4)
+    build.add_inventory(bystander, "VCPU", 4)
+    cache = ReadModelCache()
+    with database.read(consistent=True) as connection:
+        before = cache.current(connection)
+    bystander_before = before.snapshot.by_uuid[bystander]
+    renamed = client.put("/resource_classes/CUSTOM_GOLD", {"name": "CUSTOM_PLATINUM"}, headers=version)
+    assert renamed.status == 200, renamed.body
+    with database.read(consistent=True) as connection:
+        after = cache.current(connection)
+        assert list(after.snapshot.providers) == list(load_all_providers(connection).providers)
+    assert after is before
+    assert set(after.snapshot.by_uuid[user].inventories) == {"CUSTOM_PLATINUM"}
+    assert after.snapshot.by_uuid[bystander] is bystander_before
+    answer = client.get("/allocation_candidates?resources=CUSTOM_PLATINUM:2")
+    assert [list(request["allocations"]) for request in answer.json()["allocation_requests"]] == [[user]]
+
+
+def test_a_worker_further_behind_than_the_feed_keeps_patches_what_changed(database):
+    """The feed keeps 10,000 revisions; a worker idle for longer is told the
+    changed trees from stowage_tree_revisions and patches them in."""
+    client = fast_client(database)
+    build = Builder(client)
+    touched, untouched = build.create_provider("touched"), build.create_provider("untouched")
+    for provider in (touched, untouched):
+        build.add_inventory(provider, "VCPU", 4)
+    cache = ReadModelCache()
+    with database.read(consistent=True) as connection:
+        before = cache.current(connection)
+    untouched_before = before.snapshot.by_uuid[untouched]
+    build.set_allocation(str(uuid.uuid4()), PROJECT, USER, {touched: {"VCPU": 3}})
+    with database.write() as connection:
+        # As if 10,000 more revisions had passed and the prune had run.
+        written = current_revision(connection)
+        fold_pruned_changes(connection, written)
+        connection.execute(delete(schema.changes))
+        connection.execute(update(schema.revision).values(revision=written + CHANGES_KEPT))
+    with database.read(consistent=True) as connection:
+        assert changes_since(connection, before.revision).roots == {
+            connection.execute(
+                select(schema.resource_providers.c.id).where(schema.resource_providers.c.uuid == touched)
+            ).scalar_one()
+        }
+        after = cache.current(connection)
+        assert list(after.snapshot.providers) == list(load_all_providers(connection).providers)
+    assert after is before
+    assert after.revision == written + CHANGES_KEPT
+    assert after.snapshot.by_uuid[untouched] is untouched_before
     assert after.free_by_root[touched] == {"VCPU": 1}
 
 

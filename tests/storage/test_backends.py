@@ -17,9 +17,9 @@ from sqlalchemy.pool import NullPool
 from stowage import errors
 from stowage.storage import schema
 from stowage.storage.backends import backend_for
-from stowage.storage.catalog import find_resource_class
-from stowage.storage.changes import ChangesSince, changed_roots, changes_since, current_revision
-from stowage.storage.common import CHANGES_KEPT, bump_revision, insert_ignoring_duplicates, utcnow
+from stowage.storage.catalog import create_resource_class, find_resource_class, rename_resource_class
+from stowage.storage.changes import ChangesSince, changes_since, current_revision
+from stowage.storage.common import CHANGES_KEPT, insert_ignoring_duplicates, utcnow
 from stowage.storage.consumers import ensure_project
 from stowage.storage.database import Database, newest_schema_revision
 from stowage.storage.inventories import InventoryValues, insert_inventory
@@ -137,7 +137,6 @@ def test_a_skipped_duplicate_leaves_no_change_feed_row(database):
     with database.write() as connection:
         assert insert_ignoring_duplicates(connection, schema.provider_traits, links(trait.id)) == 1
         assert insert_ignoring_duplicates(connection, schema.provider_traits, links(trait.id, other.id)) == 1
-        bump_revision(connection)
     with database.read() as connection:
         rows = connection.execute(
             select(schema.changes.c.revision, schema.changes.c.root_provider_id).where(
@@ -252,9 +251,16 @@ def test_a_writer_commits_while_another_writer_is_still_open(server_database):
     thread.join()
     assert committed_meanwhile
     with database.read() as connection:
-        assert changed_roots(connection, before, before + 1) == {quick_root}
-        assert changed_roots(connection, before + 1, before + 2) == {slow_root}
-        assert current_revision(connection) == before + 2
+        # The quick writer committed first, so took the first revision.
+        assert _roots_at(connection, before + 1) == {quick_root}
+        assert _roots_at(connection, before + 2) == {slow_root}
+        assert changes_since(connection, before + 1) == ChangesSince(before + 2, {slow_root})
+
+
+def _roots_at(connection, revision: int) -> set[int]:
+    """The roots the feed notes at ``revision``."""
+    feed = schema.changes
+    return set(connection.execute(select(feed.c.root_provider_id).where(feed.c.revision == revision)).scalars())
 
 
 def test_changes_since_tells_the_revision_and_the_changed_trees_in_one_statement(database):
@@ -274,40 +280,101 @@ def test_changes_since_tells_the_revision_and_the_changed_trees_in_one_statement
             assert changes_since(connection, before) == ChangesSince(before + 2, {host, other})
             assert changes_since(connection, before + 1) == ChangesSince(before + 2, {other})
             assert changes_since(connection, before + 2) == ChangesSince(before + 2, set())
-            # Further behind than the feed keeps: it cannot tell.
-            assert changes_since(connection, before + 2 - CHANGES_KEPT).roots is None
+            # A transaction older than the model it asks for: nothing to tell.
+            assert changes_since(connection, before + 3) == ChangesSince(before + 2, set())
     finally:
         sqlalchemy.event.remove(database.engine, "before_cursor_execute", listen)
     assert len(statements) == 4
 
 
-def test_changes_since_cannot_tell_across_a_catalog_change(database):
+def test_the_feeds_old_every_tree_rows_still_mean_every_tree(database):
     with database.read() as connection:
         before = current_revision(connection)
     host = _new_root(database, "host")
     with database.write() as connection:
-        # As the triggers note a class or trait deleted: no root.
+        # As migration 0002's catalog triggers noted a class or trait deleted: no root.
         connection.execute(insert(schema.changes).values(revision=before + 2, root_provider_id=None))
         connection.execute(schema.revision.update().values(revision=before + 2))
     with database.read() as connection:
         assert changes_since(connection, before) == ChangesSince(before + 2, None)
         assert changes_since(connection, before + 1) == ChangesSince(before + 2, None)
-        assert changed_roots(connection, before, before + 1) == {host}
+        assert _roots_at(connection, before + 1) == {host}
 
 
-def test_every_thousandth_revision_prunes_the_feed_older_than_it_keeps(database):
-    root = _new_root(database, "host")
+def test_a_catalog_change_notes_only_the_trees_that_use_the_row(database):
+    """A class renamed or a trait deleted reaches the trees naming it, not
+    every tree: the read models patch those and rebuild nothing."""
+    with database.write() as connection:
+        custom = create_resource_class(connection, "CUSTOM_GOLD")
+        trait, _created = create_trait(connection, "CUSTOM_SHINY")
+    assert custom is not None
+    user, allocated, bystander = (_new_root(database, name) for name in ("user", "allocated", "bystander"))
+    with database.write() as connection:
+        values = InventoryValues(total=4, reserved=0, min_unit=1, max_unit=4, step_size=1, allocation_ratio=1.0)
+        assert insert_inventory(connection, user, custom.id, values)
+        link = {"resource_provider_id": allocated, "trait_id": trait.id, "created_at": utcnow()}
+        connection.execute(insert(schema.provider_traits).values(link))
+    with database.read() as connection:
+        before = current_revision(connection)
+    with database.write() as connection:
+        assert rename_resource_class(connection, custom.id, "CUSTOM_PLATINUM")
+    with database.read() as connection:
+        assert changes_since(connection, before) == ChangesSince(before + 1, {user})
+    with database.write() as connection:
+        connection.execute(schema.provider_traits.delete())
+        connection.execute(schema.traits.delete().where(schema.traits.c.id == trait.id))
+    with database.read() as connection:
+        assert changes_since(connection, before + 1) == ChangesSince(before + 2, {allocated})
+    with database.write() as connection:
+        # Used by no tree: no tree changed, no revision taken.
+        connection.execute(schema.traits.delete().where(schema.traits.c.name == "CUSTOM_UNUSED_HERE"))
+        create_trait(connection, "CUSTOM_LONELY")
+    with database.read() as connection:
+        assert changes_since(connection, before + 2) == ChangesSince(before + 2, set())
+        assert bystander not in _roots_at(connection, before + 1) | _roots_at(connection, before + 2)
+
+
+def test_every_thousandth_revision_folds_the_old_feed_into_tree_revisions(database):
+    first, second, third = (_new_root(database, name) for name in ("first", "second", "third"))
     with database.write() as connection:
         connection.execute(schema.revision.update().values(revision=CHANGES_KEPT + 999))
         connection.execute(
             insert(schema.changes),
-            [{"revision": 500, "root_provider_id": root}, {"revision": 2000, "root_provider_id": root}],
+            [
+                {"revision": 400, "root_provider_id": first},
+                {"revision": 500, "root_provider_id": first},
+                {"revision": 900, "root_provider_id": second},
+                {"revision": 2000, "root_provider_id": second},
+            ],
         )
+        connection.execute(insert(schema.tree_revisions).values(root_provider_id=second, revision=300))
     with database.write() as connection:
-        _add_vcpu(connection, root)
+        _add_vcpu(connection, third)
+    now = CHANGES_KEPT + 1000
     with database.read() as connection:
         left = connection.execute(select(schema.changes.c.revision).order_by(schema.changes.c.revision))
-        assert list(left.scalars()) == [2000, CHANGES_KEPT + 1000]
+        assert list(left.scalars()) == [2000, now]
+        folded = connection.execute(select(schema.tree_revisions).where(schema.tree_revisions.c.revision > 0))
+        # The three trees were made at revisions 1 to 3; second's 300 is replaced.
+        assert {tuple(row) for row in folded} == {(first, 500), (second, 900), (third, 3)}
+        # Further behind than the feed keeps: told from both.
+        assert changes_since(connection, 100) == ChangesSince(now, {first, second, third})
+        assert changes_since(connection, 600) == ChangesSince(now, {second, third})
+        assert changes_since(connection, 950) == ChangesSince(now, {second, third})
+        assert changes_since(connection, 2000) == ChangesSince(now, {third})
+
+
+def test_a_model_from_before_the_tree_revisions_reloads_everything(database):
+    """Feed rows pruned before migration 0004 were never folded: its row for
+    every tree (root 0, at the revision it ran) makes older models reload."""
+    root = _new_root(database, "host")
+    with database.write() as connection:
+        connection.execute(schema.revision.update().values(revision=CHANGES_KEPT + 50))
+        connection.execute(insert(schema.tree_revisions).values(root_provider_id=0, revision=CHANGES_KEPT + 40))
+        connection.execute(insert(schema.changes).values(revision=CHANGES_KEPT + 45, root_provider_id=root))
+    with database.read() as connection:
+        assert changes_since(connection, 10).roots is None
+        assert changes_since(connection, CHANGES_KEPT + 44) == ChangesSince(CHANGES_KEPT + 50, {root})
 
 
 # --- migrations --------------------------------------------------------------------
@@ -334,15 +401,14 @@ def test_a_mysql_migration_that_failed_half_way_runs_again(mysql_url):
         database.upgrade()
         # As if the first run had stopped after 0001's tables: no feed, no
         # revision row, no version stamp.
-        with database.write() as connection:
+        with database.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE stowage_changes")
             connection.exec_driver_sql("DELETE FROM stowage_revision")
             connection.exec_driver_sql("DELETE FROM alembic_version")
         database.upgrade()
         root = _new_root(database, "host")
         with database.read() as connection:
-            assert current_revision(connection) == 1
-            assert changed_roots(connection, 0, 1) == {root}
+            assert changes_since(connection, 0) == ChangesSince(1, {root})
             assert (
                 connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
                 == newest_schema_revision()

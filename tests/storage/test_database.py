@@ -4,11 +4,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 
 from stowage import errors
 from stowage.storage.common import utcnow
-from stowage.storage.schema import resource_providers, revision
+from stowage.storage.schema import projects, resource_classes, resource_providers, revision
 
 
 def revision_of(database) -> int:
@@ -32,16 +32,24 @@ def test_a_failing_write_leaves_nothing_behind(database):
         assert connection.execute(select(resource_providers.c.name)).all() == []
 
 
-def test_the_revision_moves_only_when_a_write_marks_a_change(database):
-    from stowage.storage.common import bump_revision
-
+def test_the_revision_moves_once_per_write_that_changed_a_tree(database):
+    """The revision follows from what a transaction wrote: no write path
+    has to remember to bump it, and writes that change no tree take none."""
     before = revision_of(database)
     with database.write():
         pass
+    with database.write() as connection:
+        # Rows of no tree: a project and a custom class.
+        connection.execute(insert(projects).values(external_id="p", created_at=utcnow()))
+        connection.execute(
+            insert(resource_classes).values(id=10_001, name="CUSTOM_UNUSED", created_at=utcnow())
+        )
     assert revision_of(database) == before
     with database.write() as connection:
-        bump_revision(connection)
-        bump_revision(connection)
+        # Raw statements, through no storage function: the triggers tell.
+        add_provider(connection, "host")
+        add_provider(connection, "other")
+        connection.execute(update(resource_providers).values(root_provider_id=resource_providers.c.id))
     assert revision_of(database) == before + 1
 
 

@@ -12,7 +12,7 @@ write transaction          BEGIN IMMEDIATE      READ COMMITTED          READ COM
 consistent read            deferred BEGIN       REPEATABLE READ         REPEATABLE READ snapshot
 transient errors           SQLITE_BUSY          40001, 40P01            1213, 1205
 insert ignoring dups       ON CONFLICT          ON CONFLICT             plain INSERT, then per row
-revision bump              UPDATE RETURNING     UPDATE RETURNING        LAST_INSERT_ID(expr)
+revision bump, if changed  UPDATE RETURNING     UPDATE RETURNING (CTE)  LAST_INSERT_ID(expr)
 this transaction's feed    revision IS NULL     revision IS NULL        revision = -CONNECTION_ID()
 migration lock             the write lock       advisory xact lock      GET_LOCK / RELEASE_LOCK
 change-feed triggers       per table and event  plpgsql functions       per table and event
@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from sqlalchemy import URL, Connection, Engine, Table, make_url
 from sqlalchemy.exc import DBAPIError
 
+from stowage.storage.backends.feed import CatalogUse
 from stowage.storage.backends.mysql import MySQLBackend
 from stowage.storage.backends.postgresql import PostgreSQLBackend
 from stowage.storage.backends.sqlite import SQLiteBackend
@@ -70,11 +71,12 @@ class Backend(Protocol):
         returns how many were inserted. Any other error is raised."""
         ...
 
-    def advance_revision(self, connection: Connection) -> int:
-        """Add one to ``stowage_revision``, stamp the ``stowage_changes`` rows
-        this transaction's triggers wrote (and no other transaction's) with
-        the new value, and return it; the revision row stays locked until
-        the transaction ends."""
+    def advance_revision(self, connection: Connection) -> int | None:
+        """If this transaction's triggers wrote ``stowage_changes`` rows (it
+        changed provider data), add one to ``stowage_revision``, stamp those
+        rows (and no other transaction's) with the new value, and return it;
+        the revision row stays locked until the transaction ends. None, and
+        nothing locked, when the transaction changed no tree."""
         ...
 
     def migration_lock(self, connection: Connection) -> AbstractContextManager[None]:
@@ -87,20 +89,22 @@ class Backend(Protocol):
         ...
 
     def change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
-        """DDL of the triggers that fill ``stowage_changes`` (migration 0002).
+        """DDL of the triggers that fill ``stowage_changes`` (migrations 0002, 0004).
 
         ``provider_row_tables`` are (table, trigger name stem) pairs of tables
         whose rows have a ``resource_provider_id``; each row change notes that
-        provider's root. ``resource_providers`` changes note the old and new
-        root; an update or delete of a ``catalog_tables`` row notes NULL
-        (every tree). Safe to run again after a failure half-way.
+        provider's root, and ``resource_providers`` changes (made along with
+        them) note the old and new root. An update or delete of a catalog row
+        notes the roots of the providers whose rows name it (``catalog_uses``),
+        replacing any older trigger of that catalog table. Safe to run again
+        after a failure half-way.
         """
         ...
 
     def drop_change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         """DDL removing what ``change_feed_triggers`` made."""
         ...

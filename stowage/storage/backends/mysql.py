@@ -58,6 +58,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    exists,
     func,
     insert,
     literal_column,
@@ -66,6 +67,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.pool import ping_after_idle
 from stowage.storage.schema import changes, revision
 
@@ -82,10 +84,12 @@ _EXACT_COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin")
 # stamping UPDATE neither sees nor waits for other writers' rows (it would,
 # on InnoDB, wait for their locks with "revision IS NULL").
 _UNSTAMPED = "-CONNECTION_ID()"
-_STAMP = (
-    update(changes)
-    .where(changes.c.revision == literal_column(_UNSTAMPED, BigInteger))
-    .values(revision=bindparam("new"))
+_THIS_TRANSACTIONS = changes.c.revision == literal_column(_UNSTAMPED, BigInteger)
+_STAMP = update(changes).where(_THIS_TRANSACTIONS).values(revision=bindparam("new"))
+_ADVANCE = (
+    update(revision)
+    .where(revision.c.id == 1, exists().where(_THIS_TRANSACTIONS))
+    .values(revision=func.last_insert_id(revision.c.revision + 1))
 )
 # GET_LOCK names are server-wide (at most 64 characters); one per database.
 _MIGRATION_LOCK_NAME = "LEFT(CONCAT('stowage.migrations.', DATABASE()), 64)"
@@ -158,19 +162,18 @@ class MySQLBackend:
                 inserted += 1
         return inserted
 
-    def advance_revision(self, connection: Connection) -> int:
-        """``UPDATE stowage_revision SET revision = LAST_INSERT_ID(revision + 1) WHERE id = 1``
+    def advance_revision(self, connection: Connection) -> int | None:
+        """``UPDATE stowage_revision SET revision = LAST_INSERT_ID(revision + 1) WHERE id = 1
+        AND EXISTS (SELECT 1 FROM stowage_changes WHERE revision = -CONNECTION_ID())``
 
         MySQL has no ``UPDATE ... RETURNING``; ``LAST_INSERT_ID(expr)`` hands
         the new value back with the UPDATE's own answer (MySQL's documented
         way of emulating a sequence), saving a SELECT. Then
         ``UPDATE stowage_changes SET revision = :new WHERE revision = -CONNECTION_ID()``.
         """
-        result = connection.execute(
-            update(revision)
-            .where(revision.c.id == 1)
-            .values(revision=func.last_insert_id(revision.c.revision + 1))
-        )
+        result = connection.execute(_ADVANCE)
+        if not result.rowcount:
+            return None
         new_revision = result.lastrowid
         assert new_revision, "stowage_revision has no row 1"
         connection.execute(_STAMP, {"new": new_revision})
@@ -205,16 +208,16 @@ class MySQLBackend:
         }
 
     def change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         """One trigger per table and event (MySQL allows no other kind).
 
         MySQL's DDL is not transactional, so each trigger is dropped first if
-        a failed run left it behind.
+        a failed run left it behind (or an older migration made it).
         """
         triggers: list[tuple[str, str, str, str]] = []  # (name, event, table, body)
         for table, stem in provider_row_tables:
-            for event_name, rows in _EVENTS:
+            for event_name, rows in ROW_EVENTS:
                 body = " ".join(
                     "INSERT INTO stowage_changes (revision, root_provider_id) "
                     f"SELECT {_UNSTAMPED}, root_provider_id FROM resource_providers "
@@ -222,20 +225,26 @@ class MySQLBackend:
                     for row in rows
                 )
                 triggers.append((f"stowage_change_{stem}_{event_name.lower()}", event_name, table, body))
-        for event_name, rows in _EVENTS:
+        if provider_row_tables:
+            for event_name, rows in ROW_EVENTS:
+                body = " ".join(
+                    f"IF {row}.root_provider_id IS NOT NULL THEN "
+                    "INSERT INTO stowage_changes (revision, root_provider_id) "
+                    f"VALUES ({_UNSTAMPED}, {row}.root_provider_id); END IF;"
+                    for row in rows
+                )
+                triggers.append(
+                    (f"stowage_change_providers_{event_name.lower()}", event_name, "resource_providers", body)
+                )
+        for catalog in dict.fromkeys(use.catalog for use in catalog_uses):
             body = " ".join(
-                f"IF {row}.root_provider_id IS NOT NULL THEN "
                 "INSERT INTO stowage_changes (revision, root_provider_id) "
-                f"VALUES ({_UNSTAMPED}, {row}.root_provider_id); END IF;"
-                for row in rows
+                f"SELECT {_UNSTAMPED}, roots.root_provider_id FROM ({roots_using(use)}) roots;"
+                for use in catalog_uses
+                if use.catalog == catalog
             )
-            triggers.append(
-                (f"stowage_change_providers_{event_name.lower()}", event_name, "resource_providers", body)
-            )
-        for table in catalog_tables:
-            for event_name in ("UPDATE", "DELETE"):
-                body = f"INSERT INTO stowage_changes (revision, root_provider_id) VALUES ({_UNSTAMPED}, NULL);"
-                triggers.append((f"stowage_change_{table}_{event_name.lower()}", event_name, table, body))
+            for event_name in CATALOG_EVENTS:
+                triggers.append((f"stowage_change_{catalog}_{event_name.lower()}", event_name, catalog, body))
         statements = []
         for name, event_name, table, body in triggers:
             statements.append(f"DROP TRIGGER IF EXISTS {name}")
@@ -243,11 +252,11 @@ class MySQLBackend:
         return statements
 
     def drop_change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         return [
             statement
-            for statement in self.change_feed_triggers(provider_row_tables, catalog_tables)
+            for statement in self.change_feed_triggers(provider_row_tables, catalog_uses)
             if statement.startswith("DROP ")
         ]
 
@@ -255,9 +264,6 @@ class MySQLBackend:
         # The next id follows the largest present by itself.
         return None
 
-
-# Each event and the row images a trigger on it notes.
-_EVENTS = (("INSERT", ["NEW"]), ("UPDATE", ["NEW", "OLD"]), ("DELETE", ["OLD"]))
 
 
 def _causal_reads_on_galera(dbapi_connection: Any, _record: Any) -> None:

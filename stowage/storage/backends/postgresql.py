@@ -10,10 +10,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, Table, create_engine, func, select, text, update
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 
+from stowage.storage.backends.feed import CATALOG_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.pool import ping_after_idle
 from stowage.storage.backends.returning import insert_counting_new_rows
 from stowage.storage.schema import changes, revision
@@ -45,18 +46,20 @@ class PostgreSQLBackend:
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
 
-    def advance_revision(self, connection: Connection) -> int:
+    def advance_revision(self, connection: Connection) -> int | None:
         """One statement (a write runs it at every commit)::
 
             WITH advanced AS (UPDATE stowage_revision SET revision = revision + 1
-                               WHERE id = 1 RETURNING revision),
+                               WHERE id = 1 AND EXISTS (SELECT 1 FROM stowage_changes
+                                                         WHERE revision IS NULL)
+                               RETURNING revision),
                  stamped AS (UPDATE stowage_changes SET revision = (SELECT revision FROM advanced)
                                WHERE revision IS NULL)
             SELECT revision FROM advanced
 
         Other writers' unstamped rows are uncommitted, so invisible to it.
         """
-        return connection.execute(_ADVANCE_AND_STAMP).scalar_one()
+        return connection.execute(_ADVANCE_AND_STAMP).scalar_one_or_none()
 
     @contextmanager
     def migration_lock(self, connection: Connection) -> Iterator[None]:
@@ -68,40 +71,60 @@ class PostgreSQLBackend:
         return {}
 
     def change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
-        """Three trigger functions, one trigger per table for all its events.
+        """plpgsql functions, one trigger per table for all its events.
 
         DDL is transactional here, so a failed migration leaves none behind.
+        A catalog table's trigger and function replace those of an older
+        migration (which noted "every tree", ``stowage_note_catalog``).
         """
-        statements = [_NOTE_PROVIDER_ROW, _NOTE_PROVIDER, _NOTE_CATALOG]
+        statements = []
+        if provider_row_tables:
+            statements += [_NOTE_PROVIDER_ROW, _NOTE_PROVIDER]
         for table, stem in provider_row_tables:
             statements.append(
                 f"CREATE TRIGGER stowage_change_{stem} AFTER INSERT OR UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION stowage_note_provider_row()"
             )
-        statements.append(
-            "CREATE TRIGGER stowage_change_providers AFTER INSERT OR UPDATE OR DELETE "
-            "ON resource_providers FOR EACH ROW EXECUTE FUNCTION stowage_note_provider()"
-        )
-        for table in catalog_tables:
+        if provider_row_tables:
             statements.append(
-                f"CREATE TRIGGER stowage_change_{table} AFTER UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION stowage_note_catalog()"
+                "CREATE TRIGGER stowage_change_providers AFTER INSERT OR UPDATE OR DELETE "
+                "ON resource_providers FOR EACH ROW EXECUTE FUNCTION stowage_note_provider()"
+            )
+        catalogs = list(dict.fromkeys(use.catalog for use in catalog_uses))
+        statements += [f"DROP TRIGGER IF EXISTS stowage_change_{catalog} ON {catalog}" for catalog in catalogs]
+        if catalogs:
+            statements.append("DROP FUNCTION IF EXISTS stowage_note_catalog()")
+        for catalog in catalogs:
+            inserts = " ".join(
+                f"INSERT INTO stowage_changes (root_provider_id) {roots_using(use)};"
+                for use in catalog_uses
+                if use.catalog == catalog
+            )
+            statements.append(
+                f"CREATE OR REPLACE FUNCTION stowage_note_{catalog}() RETURNS trigger AS $$ "
+                f"BEGIN {inserts} RETURN NULL; END $$ LANGUAGE plpgsql"
+            )
+            events = " OR ".join(CATALOG_EVENTS)
+            statements.append(
+                f"CREATE TRIGGER stowage_change_{catalog} AFTER {events} ON {catalog} "
+                f"FOR EACH ROW EXECUTE FUNCTION stowage_note_{catalog}()"
             )
         return statements
 
     def drop_change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         statements = [f"DROP TRIGGER IF EXISTS stowage_change_{stem} ON {table}" for table, stem in provider_row_tables]
-        statements.append("DROP TRIGGER IF EXISTS stowage_change_providers ON resource_providers")
-        statements += [f"DROP TRIGGER IF EXISTS stowage_change_{table} ON {table}" for table in catalog_tables]
-        statements += [
-            f"DROP FUNCTION IF EXISTS {function}()"
-            for function in ("stowage_note_provider_row", "stowage_note_provider", "stowage_note_catalog")
-        ]
-        return statements
+        functions = []
+        if provider_row_tables:
+            statements.append("DROP TRIGGER IF EXISTS stowage_change_providers ON resource_providers")
+            functions = ["stowage_note_provider_row", "stowage_note_provider"]
+        for catalog in dict.fromkeys(use.catalog for use in catalog_uses):
+            statements.append(f"DROP TRIGGER IF EXISTS stowage_change_{catalog} ON {catalog}")
+            functions.append(f"stowage_note_{catalog}")
+        return statements + [f"DROP FUNCTION IF EXISTS {function}()" for function in functions]
 
     def follow_written_ids(self, connection: Connection, table: Table) -> None:
         """::
@@ -144,19 +167,12 @@ _NOTE_PROVIDER = """
         END $$ LANGUAGE plpgsql
         """
 
-_NOTE_CATALOG = """
-        CREATE FUNCTION stowage_note_catalog() RETURNS trigger AS $$
-        BEGIN
-            INSERT INTO stowage_changes (root_provider_id) VALUES (NULL);
-            RETURN NULL;
-        END $$ LANGUAGE plpgsql
-        """
-
 
 def _advance_and_stamp():
+    pending = exists().where(changes.c.revision.is_(None))
     advanced = (
         update(revision)
-        .where(revision.c.id == 1)
+        .where(revision.c.id == 1, pending)
         .values(revision=revision.c.revision + 1)
         .returning(revision.c.revision)
         .cte("advanced")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import Connection, Table, bindparam, exists, update
 
 from stowage.storage.schema import changes, revision
 
@@ -22,25 +22,28 @@ def insert_counting_new_rows(
     return len(connection.execute(statement).all())
 
 
-def advance_revision_returning(connection: Connection) -> int:
-    """``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision``,
+def advance_revision_returning(connection: Connection) -> int | None:
+    """``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1 AND
+    EXISTS (SELECT 1 FROM stowage_changes WHERE revision IS NULL) RETURNING revision``,
     then ``UPDATE stowage_changes SET revision = :new WHERE revision IS NULL``.
 
     Unstamped rows are this transaction's: SQLite's writers are serial, and
     on PostgreSQL other writers' unstamped rows are uncommitted, so
     invisible to the UPDATE.
     """
-    new_revision = connection.execute(_ADVANCE).scalar_one()
-    connection.execute(_STAMP, {"new": new_revision})
+    new_revision = connection.execute(_ADVANCE).scalar_one_or_none()
+    if new_revision is not None:
+        connection.execute(_STAMP, {"new": new_revision})
     return new_revision
 
 
-_STAMP = update(changes).where(changes.c.revision.is_(None)).values(revision=bindparam("new"))
+_UNSTAMPED = changes.c.revision.is_(None)
+_STAMP = update(changes).where(_UNSTAMPED).values(revision=bindparam("new"))
 
 
 _ADVANCE = (
     update(revision)
-    .where(revision.c.id == 1)
+    .where(revision.c.id == 1, exists().where(_UNSTAMPED))
     .values(revision=revision.c.revision + 1)
     .returning(revision.c.revision)
 )

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
 
 
@@ -53,7 +54,7 @@ class SQLiteBackend:
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
 
-    def advance_revision(self, connection: Connection) -> int:
+    def advance_revision(self, connection: Connection) -> int | None:
         return advance_revision_returning(connection)
 
     @contextmanager
@@ -65,13 +66,14 @@ class SQLiteBackend:
         return {}
 
     def change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         """One trigger per table and event; DDL is transactional here, so a
-        failed migration leaves none behind."""
+        failed migration leaves none behind. A catalog table's triggers are
+        dropped first: they replace those of an older migration."""
         statements = []
         for table, stem in provider_row_tables:
-            for event_name, rows in _EVENTS:
+            for event_name, rows in ROW_EVENTS:
                 inserts = " ".join(
                     f"INSERT INTO stowage_changes (root_provider_id) VALUES ({_root_of(row)});"
                     for row in rows
@@ -80,40 +82,49 @@ class SQLiteBackend:
                     f"CREATE TRIGGER stowage_change_{stem}_{event_name.lower()} AFTER {event_name} ON {table} "
                     f"FOR EACH ROW BEGIN {inserts} END"
                 )
-        for event_name, rows in _EVENTS:
-            inserts = " ".join(
-                f"INSERT INTO stowage_changes (root_provider_id) SELECT {row}.root_provider_id "
-                f"WHERE {row}.root_provider_id IS NOT NULL;"
-                for row in rows
-            )
-            statements.append(
-                f"CREATE TRIGGER stowage_change_providers_{event_name.lower()} AFTER {event_name} "
-                f"ON resource_providers FOR EACH ROW BEGIN {inserts} END"
-            )
-        for table in catalog_tables:
-            for event_name in ("UPDATE", "DELETE"):
+        if provider_row_tables:
+            for event_name, rows in ROW_EVENTS:
+                inserts = " ".join(
+                    f"INSERT INTO stowage_changes (root_provider_id) SELECT {row}.root_provider_id "
+                    f"WHERE {row}.root_provider_id IS NOT NULL;"
+                    for row in rows
+                )
                 statements.append(
-                    f"CREATE TRIGGER stowage_change_{table}_{event_name.lower()} AFTER {event_name} ON {table} "
-                    "FOR EACH ROW BEGIN INSERT INTO stowage_changes (root_provider_id) VALUES (NULL); END"
+                    f"CREATE TRIGGER stowage_change_providers_{event_name.lower()} AFTER {event_name} "
+                    f"ON resource_providers FOR EACH ROW BEGIN {inserts} END"
+                )
+        for catalog in dict.fromkeys(use.catalog for use in catalog_uses):
+            inserts = " ".join(
+                f"INSERT INTO stowage_changes (root_provider_id) {roots_using(use)};"
+                for use in catalog_uses
+                if use.catalog == catalog
+            )
+            for event_name in CATALOG_EVENTS:
+                name = f"stowage_change_{catalog}_{event_name.lower()}"
+                statements.append(f"DROP TRIGGER IF EXISTS {name}")
+                statements.append(
+                    f"CREATE TRIGGER {name} AFTER {event_name} ON {catalog} FOR EACH ROW BEGIN {inserts} END"
                 )
         return statements
 
     def drop_change_feed_triggers(
-        self, provider_row_tables: Sequence[tuple[str, str]], catalog_tables: Sequence[str]
+        self, provider_row_tables: Sequence[tuple[str, str]], catalog_uses: Sequence[CatalogUse]
     ) -> list[str]:
         # Dropping stowage_changes is not enough: the triggers belong to the tables they watch.
-        names = [f"stowage_change_{stem}_{e.lower()}" for _table, stem in provider_row_tables for e, _ in _EVENTS]
-        names += [f"stowage_change_providers_{e.lower()}" for e, _ in _EVENTS]
-        names += [f"stowage_change_{table}_{e}" for table in catalog_tables for e in ("update", "delete")]
+        names = [f"stowage_change_{stem}_{e.lower()}" for _table, stem in provider_row_tables for e, _ in ROW_EVENTS]
+        if provider_row_tables:
+            names += [f"stowage_change_providers_{e.lower()}" for e, _ in ROW_EVENTS]
+        names += [
+            f"stowage_change_{catalog}_{e.lower()}"
+            for catalog in dict.fromkeys(use.catalog for use in catalog_uses)
+            for e in CATALOG_EVENTS
+        ]
         return [f"DROP TRIGGER IF EXISTS {name}" for name in names]
 
     def follow_written_ids(self, connection: Connection, table: Table) -> None:
         # The next id follows the largest present by itself.
         return None
 
-
-# Each event and the row images a trigger on it notes.
-_EVENTS = (("INSERT", ["NEW"]), ("UPDATE", ["NEW", "OLD"]), ("DELETE", ["OLD"]))
 
 
 def _root_of(row: str) -> str:

@@ -24,7 +24,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from stowage.storage.backends import backend_for
-from stowage.storage.common import bump_revision
 from stowage.storage.database import MIGRATIONS_DIR, Database, newest_schema_revision
 from stowage.storage.transfer import upstream_schema
 from stowage.storage.transfer.errors import UnusableDatabase
@@ -98,9 +97,6 @@ class Endpoint:
         """A transaction committed on success, rolled back on any error."""
         raise NotImplementedError
 
-    def mark_changed(self, connection: Connection) -> None:
-        """Note in ``connection``'s transaction that it changed data."""
-
     def identity(self) -> Identity:
         return identify(self.engine)
 
@@ -124,9 +120,6 @@ class StowageEndpoint(Endpoint):
     def write(self) -> AbstractContextManager[Connection]:
         return self.database.write()
 
-    def mark_changed(self, connection: Connection) -> None:
-        bump_revision(connection)
-
 
 class UpstreamEndpoint(Endpoint):
     """A database created by openstack-placement 16.0.0's ``placement-manage db sync``.
@@ -141,9 +134,9 @@ class UpstreamEndpoint(Endpoint):
     def __init__(self, engine: Engine, label: str) -> None:
         self.engine = engine
         self.label = label
-        # Transactions as Stowage's own (no write here marks Stowage's
-        # revision: upstream's schema has none).
-        self.database = Database(engine)
+        # Transactions as Stowage's own, but upstream's schema has no
+        # revision to take.
+        self.database = Database(engine, takes_revisions=False)
 
     def snapshot(self) -> AbstractContextManager[Connection]:
         return self.database.read(consistent=True)

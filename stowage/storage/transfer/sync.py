@@ -323,8 +323,6 @@ class _Run:
                     for value in values
                 ],
             )
-        if inserts or updates:
-            self.target.mark_changed(connection)
         if not link_ahead:
             changes.inserted += len(inserts)
             changes.updated += len(updates)
@@ -371,7 +369,6 @@ class _Run:
                     update(table).where(table.c[spec.key[0]] == bindparam("key")).values({name: bindparam("value")}),
                     [{"key": key[0], "value": f"~{self.token}~{key[0]}"} for key in sorted(keys)],
                 )
-        self.target.mark_changed(connection)
         return True
 
     # --- step 2: remove ----------------------------------------------------------------
@@ -433,7 +430,6 @@ class _Run:
                 connection.execute(update(table).where(where).values(dict.fromkeys(spec.tree_columns)))
             else:
                 connection.execute(delete(table).where(where))
-            self.target.mark_changed(connection)
         if not detach:
             self.changes[spec.name].deleted += len(stale)
         return len(rows), upto

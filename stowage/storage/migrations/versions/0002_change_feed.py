@@ -2,8 +2,9 @@
 
 ``stowage_changes`` gets one row per changed row of the provider tables,
 written by triggers so no write path can forget it: the root of the tree
-the row belongs to, or NULL for a catalog change (a resource class or trait
-renamed or deleted) that every tree may see. ``revision`` is unset (NULL;
+the row belongs to. (This migration once also noted NULL, "every tree",
+for a catalog change; 0004 notes the trees a catalog row's change reaches
+instead, and a fresh database gets only 0004's catalog triggers.) ``revision`` is unset (NULL;
 on MySQL a mark of the writing connection) until the writing transaction
 stamps its rows with its own revision just before it commits
 (``storage.common.apply_revision_bump``).
@@ -33,7 +34,6 @@ _PROVIDER_ROW_TABLES = [
     ("resource_provider_traits", "provider_traits"),
     ("resource_provider_aggregates", "provider_aggregates"),
 ]
-_CATALOG_TABLES = ["resource_classes", "traits"]
 
 
 def upgrade() -> None:
@@ -44,11 +44,11 @@ def upgrade() -> None:
         sa.Column("root_provider_id", sa.Integer(), nullable=True),
     )
     create_index("ix_stowage_changes_revision", "stowage_changes", ["revision"])
-    for statement in backend_for(op.get_bind()).change_feed_triggers(_PROVIDER_ROW_TABLES, _CATALOG_TABLES):
+    for statement in backend_for(op.get_bind()).change_feed_triggers(_PROVIDER_ROW_TABLES, ()):
         op.execute(statement)
 
 
 def downgrade() -> None:
-    for statement in backend_for(op.get_bind()).drop_change_feed_triggers(_PROVIDER_ROW_TABLES, _CATALOG_TABLES):
+    for statement in backend_for(op.get_bind()).drop_change_feed_triggers(_PROVIDER_ROW_TABLES, ()):
         op.execute(statement)
     op.drop_table("stowage_changes")
