@@ -399,20 +399,7 @@ def render(results: dict) -> str:
 
 def write_section(path: Path, results: dict) -> None:
     """Replace this size's part of the claims section of ``path``."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if BEGIN not in text:
-        # Above the part ``bash bench/run`` rewrites, which would drop it.
-        section = f"## Claims\n\n{BEGIN}\n{END}\n\n"
-        text = text.replace(report.MARKER, section + report.MARKER, 1) if report.MARKER in text \
-            else text + "\n" + section
-    head, rest = text.split(BEGIN, 1)
-    body, tail = rest.split(END, 1)
-    parts = {}
-    for part in body.split("\n### Claims: ")[1:]:
-        parts[int(part.split(" ", 1)[0].replace(",", ""))] = "### Claims: " + part.strip("\n") + "\n"
-    parts[results["roots"]] = render(results)
-    rendered = "\n".join(parts[roots] for roots in sorted(parts))
-    path.write_text(f"{head}{BEGIN}\n\n{rendered}\n{END}{tail}")
+    report.write_sized_section(path, "Claims", BEGIN, END, results["roots"], render(results))
 
 
 if __name__ == "__main__":

@@ -242,3 +242,26 @@ def write(path: Path, results: dict) -> None:
     sections[results["roots"]] = render(results)
     body = "\n".join(sections[roots] for roots in sorted(sections))
     path.write_text(header + MARKER + "\n\n" + body)
+
+
+def write_sized_section(path: Path, title: str, begin: str, end: str, roots: int,
+                        rendered: str) -> None:
+    """Put ``rendered`` (which starts with ``### {title}: {roots:,} roots``) into
+    the ``## {title}`` section of ``path`` between the ``begin`` and ``end``
+    markers, replacing that size's earlier part and keeping the other sizes',
+    in order of size. A new section goes above the part ``bash bench/run``
+    rewrites, which would drop it."""
+    text = path.read_text() if path.exists() else "# Performance\n"
+    if begin not in text:
+        section = f"## {title}\n\n{begin}\n{end}\n\n"
+        text = text.replace(MARKER, section + MARKER, 1) if MARKER in text \
+            else text + "\n" + section
+    head, rest = text.split(begin, 1)
+    body, tail = rest.split(end, 1)
+    heading = f"### {title}: "
+    parts = {}
+    for part in body.split("\n" + heading)[1:]:
+        parts[int(part.split(" ", 1)[0].replace(",", ""))] = heading + part.strip("\n") + "\n"
+    parts[roots] = rendered
+    joined = "\n".join(parts[size] for size in sorted(parts))
+    path.write_text(f"{head}{begin}\n\n{joined}\n{end}{tail}")

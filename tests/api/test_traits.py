@@ -179,13 +179,36 @@ def test_deleting_a_trait_never_carries_cache_headers(client):
     assert "last-modified" not in answer.headers and "cache-control" not in answer.headers
 
 
-def test_creating_and_deleting_a_trait_bump_the_data_revision(client, database):
+def test_an_unused_trait_comes_and_goes_without_moving_the_data_revision(client, database):
+    # Nothing a read model holds changes, so no worker has anything to patch.
     start = data_revision(database)
     client.put("/traits/CUSTOM_GOLD")
-    created = data_revision(database)
-    client.put("/traits/CUSTOM_GOLD")
     client.delete("/traits/CUSTOM_GOLD")
-    assert start < created < data_revision(database)
+    assert data_revision(database) == start
+
+
+def test_candidates_see_a_trait_created_and_deleted_after_they_were_warmed(client):
+    create_provider(client)
+    inventory = {"inventories": {"VCPU": {"total": 4}}, "resource_provider_generation": 0}
+    assert client.put(f"/resource_providers/{PROVIDER}/inventories", inventory).status == 200
+    query = "/allocation_candidates?resources=VCPU:1&required="
+    assert len(client.get(query + "!HW_CPU_X86_AVX").json()["allocation_requests"]) == 1
+    assert client.get(query + "CUSTOM_GOLD").status == 400
+    client.put("/traits/CUSTOM_GOLD")
+    assert client.get(query + "CUSTOM_GOLD").json()["allocation_requests"] == []
+    assert len(client.get(query + "!CUSTOM_GOLD").json()["allocation_requests"]) == 1
+    client.delete("/traits/CUSTOM_GOLD")
+    assert client.get(query + "!CUSTOM_GOLD").status == 400
+
+
+def test_changing_a_used_trait_moves_the_data_revision(client, database):
+    create_provider(client)
+    client.put("/traits/CUSTOM_GOLD")
+    start = data_revision(database)
+    set_traits(client, ["CUSTOM_GOLD"], 0)
+    tagged = data_revision(database)
+    set_traits(client, [], 1)
+    assert start < tagged < data_revision(database)
 
 
 # --- A provider's traits --------------------------------------------------
