@@ -331,9 +331,7 @@ def render(results: dict) -> str:
     labels = list(results["services"])
     lines = [f"### Claims: {roots:,} roots ({results['providers']:,} providers)", ""]
     facts = results["facts"]
-    lines.append(f"{facts['date']}, {facts['stowage']}: {facts['cpu_model']}, {facts['cpus']} CPUs, "
-                 f"{facts['memory_gib']} GiB, {facts['kernel']}; PostgreSQL {facts['postgresql']}; "
-                 f"2 workers × 4 threads each; query `{QUERY.query_string}`; "
+    lines.append(f"{report.machine_line(facts)}; 2 workers × 4 threads each; query `{QUERY.query_string}`; "
                  f"{results['claims']} claims per run, claims/s the median of "
                  f"{results['repeat']} runs.")
     lines += ["", "| run | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |"),

@@ -140,8 +140,10 @@ def time_query(
         if timed:
             latency.samples.append(reply.seconds)
         else:
-            latency.candidates = len(reply.body["allocation_requests"])
-            latency.providers = len(reply.body["provider_summaries"])
+            body = reply.body
+            # Candidates, or (for a provider listing) the providers listed.
+            latency.candidates = len(body.get("allocation_requests", ()))
+            latency.providers = len(body.get("provider_summaries", body.get("resource_providers", ())))
 
     for label in list(active):
         run(label, timed=False)

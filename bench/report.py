@@ -48,6 +48,12 @@ def machine_facts(stowage_python: str, upstream_python: str, postgresql_version:
     }
 
 
+def machine_line(facts: dict) -> str:
+    """When, which commit, and on what machine and PostgreSQL, in one sentence."""
+    return (f"{facts['date']}, {facts['stowage']}: {facts['cpu_model']}, {facts['cpus']} CPUs, "
+            f"{facts['memory_gib']} GiB, {facts['kernel']}; PostgreSQL {facts['postgresql']}")
+
+
 def milliseconds(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1000:.1f}"
 

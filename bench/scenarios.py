@@ -101,6 +101,15 @@ class Query:
 
 
 @dataclass(frozen=True)
+class ListQuery(Query):
+    """One GET /resource_providers request (no filter: every provider)."""
+
+    @property
+    def path(self) -> str:
+        return "/resource_providers" + (f"?{self.query_string}" if self.query_string else "")
+
+
+@dataclass(frozen=True)
 class FamilySizes:
     flat: int
     nfv: int

@@ -40,12 +40,14 @@ from stowage.candidates.request import (
 )
 from stowage.candidates.results import (
     Allocation,
+    AnyCandidate,
     Candidate,
-    CandidateLike,
     CandidateResult,
+    CandidateTemplate,
     Exclusion,
     Explanation,
     ProviderSummary,
+    ReplayedCandidate,
     StageReport,
 )
 from stowage.candidates.snapshot import Provider, Snapshot
@@ -239,7 +241,7 @@ def candidates_of_batch(
     max_candidates: int,
     strategy: GenerationStrategy,
     seen: set[tuple],
-) -> tuple[list[CandidateLike], list[reference.StageOutcome]]:
+) -> tuple[list[AnyCandidate], list[reference.StageOutcome]]:
     """Candidates anchored at the ``batch`` roots, at most ``max_candidates``
     (-1: all), in the reference's order (depth first) or round robin;
     ``seen`` holds the identities of the candidates that could repeat
@@ -297,7 +299,7 @@ def candidates_of_batch(
     lone_roots, twinned = set(lone), set(twin_of.values())
     check = LoneCheck(request, tree_roots)
 
-    def stream(root: str) -> Iterable[CandidateLike | Exclusion]:
+    def stream(root: str) -> Iterable[AnyCandidate | Exclusion]:
         if root in lone_roots:
             candidate = check.candidate(by_uuid[root])
             if candidate is None:  # the slow way, for the reason
@@ -314,7 +316,7 @@ def candidates_of_batch(
         ordered: Iterator = itertools.chain.from_iterable(map(stream, batch))
     else:
         ordered = reference.round_robin([iter(stream(root)) for root in batch])
-    candidates: list[CandidateLike] = []
+    candidates: list[AnyCandidate] = []
     exclusions: list[Exclusion] = []
     sharing = model.sharing_root_of
     for item in ordered:
@@ -325,7 +327,7 @@ def candidates_of_batch(
         # anchor only. One taken wholly from sharing providers can repeat
         # under another anchor (in this batch or an earlier one): keep the
         # first.
-        if type(item) is _Renamed:
+        if type(item) is ReplayedCandidate:
             shared_only = item.template.shared_only
         else:
             shared_only = all(provider in sharing for provider, _, _ in item.allocations)
@@ -377,9 +379,9 @@ class LoneCheck:
             request.group_policy is GroupPolicy.ISOLATE
             and sum(group.suffix != "" for group in groups) > 1
         )
-        self.template: _Template | None = None
+        self.template: CandidateTemplate | None = None
 
-    def candidate(self, provider: Provider) -> _Renamed | None:
+    def candidate(self, provider: Provider) -> ReplayedCandidate | None:
         uuid = provider.uuid
         if self.isolation_fails or (self.tree_roots and self.tree_roots != {uuid}):
             return None
@@ -408,13 +410,13 @@ class LoneCheck:
         # Every lone candidate of a request takes the same amounts: the
         # first is the template the others are renamed from.
         if self.template is None:
-            self.template = _Template(_new_tuple(Candidate, (
+            self.template = CandidateTemplate.of(_new_tuple(Candidate, (
                 tuple([_new_tuple(Allocation, (uuid, resource_class, total))
                        for resource_class, _, total in self.classes]),
                 tuple([(suffix, (uuid,)) for suffix in self.suffixes]),
                 uuid,
-            )), {uuid: 0}.get, {})
-        return _Renamed(self.template, (uuid,), uuid)
+            )), {uuid: 0}.get, ())
+        return _new_tuple(ReplayedCandidate, (self.template, (uuid,), uuid))
 
 
 def lone_stream(
@@ -524,140 +526,6 @@ def anchor_stream(
     yield from extend(0)
 
 
-class _Template:
-    """An original candidate with each uuid replaced by its position in the
-    original's ``twin_names`` (-1: none, the uuid stays), worked out once
-    for every twin that replays it.
-
-    What a reader of a replayed candidate may use: ``by_position`` (per
-    provider, in allocation order: position, original uuid, class → amount),
-    ``mappings`` (per group suffix: (position, original uuid) of each
-    provider), and ``rendered``, where the HTTP layer keeps what it makes of
-    the template.
-    """
-
-    __slots__ = (
-        "allocations",
-        "by_position",
-        "mappings",
-        "one_provider",
-        "pools",
-        "rendered",
-        "shared_only",
-        "single_mappings",
-    )
-
-    def __init__(self, candidate: Candidate, at, sharing: Mapping[str, str]) -> None:
-        self.allocations = tuple(
-            (at(provider, -1), provider, resource_class, amount)
-            for provider, resource_class, amount in candidate.allocations
-        )
-        self.mappings = tuple(
-            (suffix, tuple((at(uuid, -1), uuid) for uuid in uuids))
-            for suffix, uuids in candidate.mappings
-        )
-        providers = [provider for provider, _, _ in candidate.allocations]
-        # Renaming can reorder allocations only between two providers.
-        self.one_provider = len(set(providers)) == 1
-        # Taken wholly from sharing providers: may repeat under another anchor.
-        self.shared_only = all(provider in sharing for provider in providers)
-        # Per provider, in allocation order, its classes and amounts: one
-        # dict shared by every replay (read only).
-        grouped: dict[tuple[int, str], dict[str, int]] = {}
-        for position, provider, resource_class, amount in self.allocations:
-            grouped.setdefault((position, provider), {})[resource_class] = amount
-        self.by_position = tuple(
-            (position, provider, amounts) for (position, provider), amounts in grouped.items()
-        )
-        self.pools = tuple(
-            (position, provider) for position, provider, _ in self.by_position
-            if provider in sharing
-        )
-        # The usual case, one provider per group: (suffix, position, uuid).
-        self.single_mappings = tuple(
-            (suffix, uuids[0][0], uuids[0][1]) for suffix, uuids in self.mappings
-        ) if all(len(uuids) == 1 for _, uuids in self.mappings) else None
-        self.rendered: dict = {}
-
-
-class _Renamed:
-    """A twin's candidate: a template and the twin's ``twin_names``. It
-    reads as a ``Candidate``; its sorted allocations and mappings are made
-    only when asked for, while ``by_provider`` and ``pools`` (what the
-    answer's body and summaries need) come straight from the template."""
-
-    __slots__ = ("_allocations", "_mappings", "anchor", "names", "template")
-
-    def __init__(self, template: _Template, names: Sequence[str], anchor: str) -> None:
-        self.template = template
-        self.names = names
-        self.anchor = anchor
-        self._allocations: tuple[Allocation, ...] | None = None
-        self._mappings: tuple[tuple[str, tuple[str, ...]], ...] | None = None
-
-    @property
-    def allocations(self) -> tuple[Allocation, ...]:
-        if self._allocations is None:
-            names = self.names
-            allocations = [
-                _new_tuple(Allocation, (uuid if at < 0 else names[at], resource_class, amount))
-                for at, uuid, resource_class, amount in self.template.allocations
-            ]
-            if not self.template.one_provider:
-                # Allocations are tuples: sorting sorts by provider, then class.
-                allocations.sort()
-            self._allocations = tuple(allocations)
-        return self._allocations
-
-    @property
-    def mappings(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        if self._mappings is None:
-            self._mappings = tuple(self.mapped().items())
-        return self._mappings
-
-    identity = Candidate.identity
-    providers = Candidate.providers
-
-    def by_provider(self) -> dict[str, dict[str, int]]:
-        names = self.names
-        by_position = self.template.by_position
-        if len(by_position) == 1:
-            ((at, uuid, amounts),) = by_position
-            return {uuid if at < 0 else names[at]: amounts}
-        return {uuid if at < 0 else names[at]: amounts for at, uuid, amounts in by_position}
-
-    def mapped(self) -> dict[str, tuple[str, ...]]:
-        names = self.names
-        single = self.template.single_mappings
-        if single is not None:
-            return {suffix: (uuid if at < 0 else names[at],) for suffix, at, uuid in single}
-        return {
-            suffix: tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids]))
-            for suffix, uuids in self.template.mappings
-        }
-
-    def pools(self) -> list[str]:
-        """The sharing providers the candidate takes from."""
-        names = self.names
-        return [uuid if at < 0 else names[at] for at, uuid in self.template.pools]
-
-    def _as_tuple(self) -> tuple:
-        return (self.allocations, self.mappings, self.anchor)
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, _Renamed):
-            return self._as_tuple() == other._as_tuple()
-        if isinstance(other, Candidate):
-            return self._as_tuple() == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._as_tuple())
-
-    def __repr__(self) -> str:
-        return repr(Candidate(*self._as_tuple()))
-
-
 class _Replay:
     """A stream computed once and read by several twin trees, each as far as
     it needs: items are pulled from the source only when first asked for."""
@@ -694,7 +562,7 @@ class _Replay:
             # names none, or one the twins do not rename).
             self._templates.append((-1 if item.provider is None else at(item.provider, -1),))
         else:
-            self._templates.append(_Template(item, at, self._sharing))
+            self._templates.append(CandidateTemplate.of(item, at, self._sharing))
         return True
 
     def renamed(self, names: Sequence[str], anchor: str) -> Iterator:
@@ -717,7 +585,7 @@ class _Replay:
                     item.resource_class, item.requested, item.used, item.capacity, item.trait,
                 )
                 continue
-            yield _Renamed(template, names, anchor)
+            yield _new_tuple(ReplayedCandidate, (template, names, anchor))
 
 
 # --- The pipeline -------------------------------------------------------------------------
@@ -746,7 +614,7 @@ def find_candidates(
     limited = request.limit is not None and not options.randomize
     strategy = GenerationStrategy.BREADTH_FIRST if limited else options.strategy
     outcomes: list[reference.StageOutcome] = []
-    found: list[CandidateLike] = []
+    found: list[AnyCandidate] = []
     seen: set[tuple] = set()
     roots = len(model.snapshot.roots)
     scan = RootScan(start=options.start % roots if limited and roots else 0)
@@ -779,7 +647,7 @@ def find_candidates(
 
 
 def summarize(
-    model: ReadModel, candidates: Sequence[CandidateLike], nested_aware: bool
+    model: ReadModel, candidates: Sequence[AnyCandidate], nested_aware: bool
 ) -> list[ProviderSummary]:
     """The reference's ``summarize`` from the model's summaries: every
     provider of the trees the candidates take from (before 1.29, only the
@@ -793,7 +661,7 @@ def summarize(
         sharing_root = sharing_roots.get
         roots: dict[str, None] = {}
         for candidate in candidates:
-            if type(candidate) is _Renamed:
+            if type(candidate) is ReplayedCandidate:
                 template = candidate.template
                 if not template.shared_only:
                     roots.setdefault(candidate.anchor)

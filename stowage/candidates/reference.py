@@ -44,8 +44,8 @@ from stowage.candidates.request import (
 )
 from stowage.candidates.results import (
     Allocation,
+    AnyCandidate,
     Candidate,
-    CandidateLike,
     CandidateResult,
     Exclusion,
     Explanation,
@@ -60,7 +60,7 @@ _NEAREST_MISSES = 5
 
 # ``apply_limit`` serves both engines: it keeps whichever kind of candidate
 # it is given.
-_AnyCandidate = TypeVar("_AnyCandidate", bound=CandidateLike)
+_AnyCandidate = TypeVar("_AnyCandidate", bound=AnyCandidate)
 
 
 @dataclass(frozen=True)

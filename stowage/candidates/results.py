@@ -3,9 +3,9 @@ explanation of how the request was narrowed down.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Allocation(NamedTuple):
@@ -39,18 +39,6 @@ class Candidate(NamedTuple):
     mappings: tuple[tuple[str, tuple[str, ...]], ...]
     anchor: str
 
-    # Candidates that differ only by their providers' uuids may be given as
-    # one template and each its own names (the fast engine's twin trees);
-    # a candidate built whole has neither. Properties, not class attributes:
-    # a named tuple's body may hold only fields and methods.
-    @property
-    def template(self) -> None:
-        return None
-
-    @property
-    def names(self) -> None:
-        return None
-
     @property
     def identity(self) -> tuple:
         """Two candidates with the same identity are the same answer."""
@@ -77,74 +65,183 @@ class Candidate(NamedTuple):
         return grouped
 
 
-class CandidateTemplate(Protocol):
-    """What a reader may use of the template that twin trees' candidates
-    share (the fast engine's ``_Template``): per provider, in allocation
-    order, (position in the names or -1, original uuid, class → amount);
-    per group suffix, (position or -1, original uuid) of each provider;
-    and ``rendered``, where the HTTP layer keeps what it makes of it."""
+_new_tuple = tuple.__new__
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CandidateTemplate:
+    """A candidate with each uuid replaced by its position in a list of
+    names (-1: none, the uuid stays), for every twin tree that replays it
+    with its own names.
+
+    ``allocations``: (position, uuid, class, amount) in the original's
+    order; ``by_position``: per provider in allocation order, (position,
+    uuid, class → amount), one dict shared by every replay (read only);
+    ``mappings``: per group suffix, (position, uuid) of each provider;
+    ``single_mappings``: (suffix, position, uuid) when every group maps to
+    one provider, else None; ``pools``: (position, uuid) of the sharing
+    providers taken from; ``one_provider``: every allocation from one
+    provider; ``shared_only``: every allocation from sharing providers (the
+    candidate may repeat under another anchor).
+
+    Compared by identity: a template is made once per original candidate.
+    """
+
+    allocations: tuple[tuple[int, str, str, int], ...]
+    by_position: tuple[tuple[int, str, dict[str, int]], ...]
+    mappings: tuple[tuple[str, tuple[tuple[int, str], ...]], ...]
+    single_mappings: tuple[tuple[str, int, str], ...] | None
+    pools: tuple[tuple[int, str], ...]
+    one_provider: bool
+    shared_only: bool
+
+    @classmethod
+    def of(
+        cls, candidate: Candidate, at: Callable[[str, int], int], sharing: Container[str]
+    ) -> CandidateTemplate:
+        """``candidate``'s template: ``at(uuid, -1)`` is a uuid's position;
+        ``sharing`` holds the sharing providers."""
+        allocations = tuple(
+            (at(provider, -1), provider, resource_class, amount)
+            for provider, resource_class, amount in candidate.allocations
+        )
+        mappings = tuple(
+            (suffix, tuple((at(uuid, -1), uuid) for uuid in uuids))
+            for suffix, uuids in candidate.mappings
+        )
+        grouped: dict[tuple[int, str], dict[str, int]] = {}
+        for position, provider, resource_class, amount in allocations:
+            grouped.setdefault((position, provider), {})[resource_class] = amount
+        by_position = tuple(
+            (position, provider, amounts) for (position, provider), amounts in grouped.items()
+        )
+        single = all(len(uuids) == 1 for _, uuids in mappings)
+        return cls(
+            allocations=allocations,
+            by_position=by_position,
+            mappings=mappings,
+            single_mappings=tuple(
+                (suffix, uuids[0][0], uuids[0][1]) for suffix, uuids in mappings
+            ) if single else None,
+            pools=tuple(
+                (position, provider) for position, provider, _ in by_position
+                if provider in sharing
+            ),
+            # Renaming can reorder allocations only between two providers.
+            one_provider=len(grouped) == 1,
+            shared_only=all(provider in sharing for _, provider, _ in by_position),
+        )
+
+
+class ReplayedCandidate(NamedTuple):
+    """A candidate given as a template and the names its positions stand
+    for (the fast engine's twin trees: one template, each twin its own
+    uuids). It reads as a ``Candidate``: allocations and mappings are made
+    when asked for, ``by_provider`` and ``pools`` straight from the
+    template. Equal to another replay of the same candidate; ``whole()`` is
+    the ``Candidate`` it stands for.
+
+    A named tuple: a big answer makes hundreds of thousands, and a tuple is
+    made in a third of the time of a frozen class.
+    """
+
+    template: CandidateTemplate
+    names: Sequence[str]
+    anchor: str
 
     @property
-    def by_position(self) -> tuple[tuple[int, str, dict[str, int]], ...]: ...
+    def allocations(self) -> tuple[Allocation, ...]:
+        names = self.names
+        allocations = [
+            _new_tuple(Allocation, (uuid if at < 0 else names[at], resource_class, amount))
+            for at, uuid, resource_class, amount in self.template.allocations
+        ]
+        if not self.template.one_provider:
+            # Allocations are tuples: sorting sorts by provider, then class.
+            allocations.sort()
+        return tuple(allocations)
 
     @property
-    def mappings(self) -> tuple[tuple[str, tuple[tuple[int, str], ...]], ...]: ...
+    def mappings(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(self.mapped().items())
 
     @property
-    def rendered(self) -> dict: ...
-
-
-class CandidateLike(Protocol):
-    """What a reader of an answer's candidates may use: a ``Candidate``, or
-    the fast engine's replay of one for a twin tree (a template and that
-    tree's own uuids, ``names``, by position), which makes its allocations
-    and mappings only when asked for."""
+    def identity(self) -> tuple:
+        return (self.allocations, self.mappings)
 
     @property
-    def allocations(self) -> tuple[Allocation, ...]: ...
+    def providers(self) -> set[str]:
+        names = self.names
+        return {uuid if at < 0 else names[at] for at, uuid, _ in self.template.by_position}
 
-    @property
-    def mappings(self) -> tuple[tuple[str, tuple[str, ...]], ...]: ...
+    def by_provider(self) -> dict[str, dict[str, int]]:
+        names = self.names
+        by_position = self.template.by_position
+        if len(by_position) == 1:
+            ((at, uuid, amounts),) = by_position
+            return {uuid if at < 0 else names[at]: amounts}
+        return {uuid if at < 0 else names[at]: amounts for at, uuid, amounts in by_position}
 
-    @property
-    def anchor(self) -> str: ...
+    def mapped(self) -> dict[str, tuple[str, ...]]:
+        names = self.names
+        single = self.template.single_mappings
+        if single is not None:
+            return {suffix: (uuid if at < 0 else names[at],) for suffix, at, uuid in single}
+        return {
+            suffix: tuple(sorted([uuid if at < 0 else names[at] for at, uuid in uuids]))
+            for suffix, uuids in self.template.mappings
+        }
 
-    @property
-    def template(self) -> CandidateTemplate | None: ...
+    def pools(self) -> list[str]:
+        """The sharing providers the candidate takes from."""
+        names = self.names
+        return [uuid if at < 0 else names[at] for at, uuid in self.template.pools]
 
-    @property
-    def names(self) -> Sequence[str] | None: ...
+    def whole(self) -> Candidate:
+        return Candidate(self.allocations, self.mappings, self.anchor)
 
-    @property
-    def identity(self) -> tuple: ...
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ReplayedCandidate):
+            return self.whole() == other.whole()
+        return NotImplemented
 
-    @property
-    def providers(self) -> set[str]: ...
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, ReplayedCandidate):
+            return self.whole() != other.whole()
+        return NotImplemented
 
-    def mapped(self) -> dict[str, tuple[str, ...]]: ...
+    def __hash__(self) -> int:
+        return hash(self.whole())
 
-    def by_provider(self) -> dict[str, dict[str, int]]: ...
+    def __repr__(self) -> str:
+        return f"Replayed{self.whole()!r}"
 
 
-@dataclass(frozen=True)
+# What an engine's answer lists.
+AnyCandidate = Candidate | ReplayedCandidate
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceSummary:
     resource_class: str
     capacity: int
     used: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ProviderSummary:
-    """A provider of a tree involved in the candidates, with all its inventory."""
+    """A provider of a tree involved in the candidates, with all its inventory.
+
+    The read model shares one summary among answers until its tree changes;
+    a reader may keep what it makes of it for as long as the summary lives
+    (hence the weak reference slot).
+    """
 
     uuid: str
     parent_uuid: str | None
     root_uuid: str
     resources: tuple[ResourceSummary, ...]
     traits: tuple[str, ...]
-    # Where the HTTP layer keeps this summary's JSON bytes per format, so
-    # that a summary shared by many answers is rendered once.
-    rendered: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -193,7 +290,7 @@ class Explanation:
 
 @dataclass(frozen=True)
 class CandidateResult:
-    candidates: tuple[CandidateLike, ...]
+    candidates: tuple[AnyCandidate, ...]
     summaries: tuple[ProviderSummary, ...]
     explanation: Explanation = Explanation()
 

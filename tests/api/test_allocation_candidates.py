@@ -6,6 +6,8 @@ DISK_GB with cn1 through an aggregate.
 """
 from __future__ import annotations
 
+import gc
+
 import pytest
 from sqlalchemy import select
 
@@ -52,6 +54,38 @@ def test_a_large_answer_is_sent_in_pieces_without_a_length(client, topology, mon
     assert pieces.json() == whole.json()
     body = whole.json()
     assert len(body["allocation_requests"]) > 1 and len(body["provider_summaries"]) > 2
+
+
+def test_summaries_kept_as_text_are_written_afresh_after_their_tree_changes(client, topology):
+    first = get(client, "resources=VCPU:1")["provider_summaries"][topology.cn2]
+    claim = {"allocations": {topology.cn2: {"resources": {"VCPU": 2}}}, "project_id": "p",
+             "user_id": "u", "consumer_generation": None, "consumer_type": "INSTANCE"}
+    assert client.put("/allocations/5d1e0c4b-3a2f-4e1d-9c8b-7a6f5e4d3c2b", claim).status == 204
+    again = get(client, "resources=VCPU:1")["provider_summaries"][topology.cn2]
+    assert first["resources"]["VCPU"] == {"capacity": 4, "used": 1}
+    assert again["resources"]["VCPU"] == {"capacity": 4, "used": 3}
+
+
+def test_kept_summary_texts_go_with_their_summaries(client, topology):
+    # Each write replaces the summaries of the tree it touched: what was
+    # kept for the old ones must not pile up for the life of the worker.
+    get(client, "resources=VCPU:1")
+    gc.collect()
+    kept = len(allocation_candidates.SUMMARY_TEXTS)
+    for total in range(9, 29):
+        inventories = {"VCPU": {"total": total}, "MEMORY_MB": {"total": 4096}}
+        answer = client.put(f"/resource_providers/{topology.cn1}/inventories", {
+            "inventories": inventories,
+            "resource_provider_generation": current_generation(client, topology.cn1),
+        })
+        assert answer.status == 200
+        get(client, "resources=VCPU:1")
+    gc.collect()
+    assert kept > 0 and len(allocation_candidates.SUMMARY_TEXTS) <= kept
+
+
+def current_generation(client: Client, uuid: str) -> int:
+    return client.get(f"/resource_providers/{uuid}").json()["generation"]
 
 
 # --- microversion boundaries of the response ---------------------------------------------

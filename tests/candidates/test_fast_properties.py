@@ -11,6 +11,7 @@ import dataclasses
 from collections import Counter
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,7 @@ from stowage.candidates.request import (
     GenerationStrategy,
     RequestGroup,
 )
-from stowage.candidates.results import Allocation
+from stowage.candidates.results import Allocation, ReplayedCandidate
 from stowage.candidates.snapshot import Inventory, Provider, Snapshot
 from tests.candidates.test_reference_properties import identity, scenarios
 
@@ -203,6 +204,26 @@ def test_identical_hosts_are_worked_out_once():
     # The group stages looked at one host's five providers, not 250.
     single = next(s for s in result.explanation.stages if s.stage == "single_provider")
     assert single.kept + sum(count for _reason, count in single.excluded) == 5
+
+
+def test_replayed_candidates_are_frozen_values_equal_to_the_candidate_they_stand_for():
+    snapshot = hosts_with_devices(3, 2, "gpu", Inventory("VGPU", 1))
+    request = CandidateRequest(
+        groups=(RequestGroup(resources=(("VCPU", 1),)),
+                RequestGroup(suffix="G", resources=(("VGPU", 1),))),
+    )
+    first = fast.find_candidates(model_of(snapshot), request).candidates
+    again = fast.find_candidates(model_of(snapshot), request).candidates
+    replayed = [c for c in first if isinstance(c, ReplayedCandidate)]
+    assert replayed, "twin hosts are replayed"
+    # Another answer's replays are made from other templates, yet equal.
+    assert first == again and {hash(c) for c in first} == {hash(c) for c in again}
+    expected = reference.find_candidates(snapshot, request).candidates
+    assert [c.whole() if isinstance(c, ReplayedCandidate) else c for c in first] == list(expected)
+    with pytest.raises(AttributeError):
+        replayed[0].anchor = "h0"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        replayed[0].template.shared_only = True  # type: ignore[misc]
 
 
 def test_a_group_spread_over_a_twin_tree_maps_its_providers_sorted():

@@ -1,6 +1,7 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 
@@ -14,10 +15,11 @@ from stowage.api.schemas import validate_query
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, EngineOptions, GenerationStrategy
 from stowage.candidates.results import (
-    CandidateLike,
+    AnyCandidate,
     CandidateResult,
     CandidateTemplate,
     ProviderSummary,
+    ReplayedCandidate,
 )
 from stowage.domain import candidates
 from stowage.storage.common import utcnow
@@ -86,18 +88,14 @@ def body_pieces(
     if version < v.ALL_INVENTORY_IN_SUMMARIES:
         yield _older_body(result, request, version)
         return
-    # From 1.27 a summary's JSON depends only on the summary and the format,
-    # so the bytes made for one answer serve the next ones too (a summary is
-    # listed once: one per provider).
-    form = (version >= v.CANDIDATES_REQUIRED, version >= v.NESTED_CANDIDATES)
     candidates, summaries = result.candidates, result.summaries
+    # Replayed candidates' templates live as long as the answer: their
+    # plans are kept for it, by template.
+    plans: dict[int, _Plan | None] = {}
     yield b'{"allocation_requests":['
-    yield from _pieces(candidates, _PIECE, lambda part: _requests_text(part, version))
+    yield from _pieces(candidates, _PIECE, lambda part: _requests_text(part, version, plans))
     yield b'],"provider_summaries":{'
-    # A member is never empty, so ``or`` renders only what is missing.
-    yield from _pieces(summaries, _SUMMARIES_PIECE, lambda part: b",".join([
-        summary.rendered.get(form) or _render(summary, form, version) for summary in part
-    ]))
+    yield from _pieces(summaries, _SUMMARIES_PIECE, lambda part: SUMMARY_TEXTS.joined(part, version))
     yield b"}}"
 
 
@@ -120,37 +118,45 @@ def _older_body(result: CandidateResult, request: CandidateRequest, version: Ver
             serialize_candidate(candidate, version) for candidate in result.candidates
         ]
     else:
-        requests = orjson.Fragment(b"[%b]" % _requests_text(result.candidates, version))
+        requests = orjson.Fragment(b"[%b]" % _requests_text(result.candidates, version, {}))
     return orjson.dumps({"allocation_requests": requests, "provider_summaries": summaries})
 
 
-def _requests_text(candidates: Sequence[CandidateLike], version: Version) -> bytes:
+# A template's allocation request as a ``%`` format, and what makes its
+# values from a replay's names.
+_Plan = tuple[str, Callable[[Sequence[str]], object]]
+
+
+def _requests_text(
+    candidates: Sequence[AnyCandidate], version: Version, plans: dict[int, _Plan | None]
+) -> bytes:
     """The allocation requests (1.12+) as JSON text, comma-separated: a replayed
-    candidate is its template's text (made once per template and format)
-    with its own uuids put in; any other is encoded on its own."""
+    candidate is its template's text (planned once per template, kept in
+    ``plans`` by the template's id, which the answer keeps alive) with its
+    own uuids put in; any other is encoded on its own."""
     with_mappings = version >= v.MAPPINGS
     texts: list[str] = []
     # This loop sees every candidate of the answer: consecutive candidates
     # usually share a template, so its plan is looked up once per run.
     last = plan = None
     for candidate in candidates:
-        template = candidate.template
-        if template is not None and template is not last:
-            last = template
-            plan = template.rendered.get(with_mappings, _UNPLANNED)
-            if plan is _UNPLANNED:
-                plan = template.rendered[with_mappings] = _plan(template, with_mappings)
-        if template is None or plan is None:
-            texts.append(orjson.dumps(serialize_candidate(candidate, version)).decode())
-        else:
-            texts.append(plan[0] % plan[1](candidate.names))
+        if type(candidate) is ReplayedCandidate:
+            template = candidate.template
+            if template is not last:
+                last = template
+                key = id(template)
+                if key in plans:
+                    plan = plans[key]
+                else:
+                    plan = plans[key] = _plan(template, with_mappings)
+            if plan is not None:
+                texts.append(plan[0] % plan[1](candidate.names))
+                continue
+        texts.append(orjson.dumps(serialize_candidate(candidate, version)).decode())
     return ",".join(texts).encode()
 
 
-_UNPLANNED = object()
-
-
-def _plan(template: CandidateTemplate, with_mappings: bool) -> tuple[str, Callable] | None:
+def _plan(template: CandidateTemplate, with_mappings: bool) -> _Plan | None:
     """A template's allocation request as a ``%`` format with a ``%s`` per
     provider uuid, and what makes the values for it from a candidate's
     names (a group's uuids sorted); None if some uuid is not among the
@@ -197,12 +203,71 @@ def _plan(template: CandidateTemplate, with_mappings: bool) -> tuple[str, Callab
     return text, fill
 
 
-def _render(summary: ProviderSummary, form: tuple, version: Version) -> bytes:
-    """``summary`` as a JSON object member (``"<uuid>": {...}``) with every
-    class, kept on it for later answers."""
-    member = orjson.dumps({summary.uuid: serialize_summary(summary, version, None)})[1:-1]
-    summary.rendered[form] = member
-    return member
+class _Kept(weakref.ref):
+    """A summary's texts, one per body format (from 1.27, and from 1.29),
+    on the weak reference that drops them with the summary."""
+
+    __slots__ = ("key", "nested", "plain")
+
+    key: int
+    nested: bytes | None
+    plain: bytes | None
+
+
+class _SummaryTexts:
+    """Each summary's JSON member (``"<uuid>": {...}``, every class) per
+    body format, kept while the summary lives. From 1.27 a summary's JSON
+    depends only on the summary and the format, and the read model shares a
+    summary among answers until its tree changes: most answers find their
+    summaries' text made."""
+
+    def __init__(self) -> None:
+        # id(summary) → its texts; an entry goes when its summary does.
+        self._kept: dict[int, _Kept] = {}
+        self._forget = self._drop
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def joined(self, summaries: Sequence[ProviderSummary], version: Version) -> bytes:
+        """The members of ``summaries``, comma-separated."""
+        get = self._kept.get
+        nested = version >= v.NESTED_CANDIDATES
+        members = []
+        for summary in summaries:
+            kept = get(id(summary))
+            # The reference check guards against an id reused before the
+            # entry of the summary that had it was dropped.
+            if kept is not None and kept() is summary:
+                member = kept.nested if nested else kept.plain
+                if member is not None:
+                    members.append(member)
+                    continue
+            members.append(self._render(summary, version, nested))
+        return b",".join(members)
+
+    def _render(self, summary: ProviderSummary, version: Version, nested: bool) -> bytes:
+        member = orjson.dumps({summary.uuid: serialize_summary(summary, version, None)})[1:-1]
+        key = id(summary)
+        kept = self._kept.get(key)
+        if kept is None or kept() is not summary:
+            # Whole before it is shared: gthread workers answer in threads.
+            kept = _Kept(summary, self._forget)
+            kept.key, kept.nested, kept.plain = key, None, None
+            self._kept[key] = kept
+        if nested:
+            kept.nested = member
+        else:
+            kept.plain = member
+        return member
+
+    def _drop(self, kept: weakref.ref) -> None:
+        key = kept.key  # type: ignore[attr-defined]
+        if self._kept.get(key) is kept:
+            del self._kept[key]
+
+
+SUMMARY_TEXTS = _SummaryTexts()
 
 
 def serialize_summary(
@@ -224,7 +289,7 @@ def serialize_summary(
     return body
 
 
-def serialize_candidate(candidate: CandidateLike, version: Version) -> dict:
+def serialize_candidate(candidate: AnyCandidate, version: Version) -> dict:
     """One allocation request, ready to PUT to /allocations/{consumer}.
 
     1.12+::
