@@ -279,8 +279,9 @@ def render(results: dict) -> str:
     lines = [
         f"### Read model: {results['roots']:,} roots ({results['providers']:,} providers)",
         "",
-        f"Start-up: the set-based load takes {results['load_seconds']:.1f} s, the whole build "
-        f"(load and indexes) {results['build_seconds']:.1f} s; the model takes "
+        f"Start-up: a first set-based load, on a cold process, takes "
+        f"{results['load_seconds']:.1f} s; the build a worker does (the load again, then the "
+        f"indexes) {results['build_seconds']:.1f} s; the model takes "
         f"{results['model_mib']:.0f} MiB of the worker's memory (process peak "
         f"{results['peak_mib']:.0f} MiB, which includes one load thrown away before the build).",
         "",

@@ -16,7 +16,7 @@ from oslo_config import cfg
 from stowage import errors
 from stowage.api import auth
 from stowage.api.errors import JSON_TYPE, Stage, accepts_json, error_response, negotiated_accept
-from stowage.api.http import Request, Response
+from stowage.api.http import NUL, NUL_REFUSED, Request, Response
 from stowage.api.policy import PolicyEnforcer
 from stowage.api.routes import ROUTES, Endpoint, Route, Router
 from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
@@ -157,6 +157,8 @@ class PlacementApp:
         """The route of ``request``'s path; raises the 400s and the 404 upstream
         gives before its handlers are reached."""
         _check_request_headers(request)
+        if NUL in request.path:
+            raise errors.BadRequest(f"Invalid path: {NUL_REFUSED}")
         matched = self.router.match(request.path)
         if matched is None:
             raise errors.NotFound("")

@@ -21,8 +21,13 @@ import orjson
 from stowage import errors
 from stowage.api.versions import CACHE_HEADERS, Version
 
-# How every refused query string begins, as upstream words it.
+# How every refused query string and body begins, as upstream words them.
 QUERY_LEAD = "Invalid query string parameters: "
+BODY_LEAD = "JSON does not validate: "
+# Refused everywhere, as no backend stores it alike (PostgreSQL refuses it in
+# text, the others keep it) and no Placement name or id contains it.
+NUL = "\x00"
+NUL_REFUSED = "NUL characters (\\u0000) are not allowed"
 
 JSON_TYPE = "application/json"
 
@@ -74,6 +79,10 @@ class Request:
             except UnicodeDecodeError as exc:
                 # Upstream's text: its query validation reports the codec's error.
                 raise errors.BadRequest(f"{QUERY_LEAD}{exc}") from None
+            if NUL in raw or "%00" in raw:
+                for name, values in self._query.items():
+                    if NUL in name or any(NUL in value for value in values):
+                        raise errors.BadRequest(f"{QUERY_LEAD}{NUL_REFUSED}")
         return self._query
 
     @property
@@ -110,13 +119,32 @@ class Request:
         and whose error message it quotes.
         """
         try:
-            return orjson.loads(self.body)
+            data = orjson.loads(self.body)
         except orjson.JSONDecodeError:
-            pass
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except ValueError as exc:
-            raise errors.BadRequest(f"Malformed JSON: {exc}") from None
+            try:
+                data = json.loads(self.body.decode("utf-8"))
+            except ValueError as exc:
+                raise errors.BadRequest(f"Malformed JSON: {exc}") from None
+        # JSON can hold a NUL only escaped.
+        if b"\\u0000" in self.body and _holds_nul(data):
+            raise errors.BadRequest(f"{BODY_LEAD}{NUL_REFUSED} in strings")
+        return data
+
+
+def _holds_nul(data: Any) -> bool:
+    """Whether any string in ``data`` (keys too) contains a NUL."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from stowage import errors
 from stowage.domain.filters import AggregateFilter, ResourceAmount, TraitFilter
+from stowage.domain.inventories import MAX_INT
 from stowage.storage import providers as storage
 from stowage.storage.providers import ProviderFilter, ProviderRecord, ProviderRow
 
@@ -236,6 +237,10 @@ def list_providers(connection: Connection, query: ProviderQuery) -> list[Provide
                 "Invalid resource class in resources parameter: "
                 f"No such resource class {item.resource_class}."
             )
+    if any(item.amount > MAX_INT for item in query.resources):
+        # No inventory's max_unit is larger, so nothing fits (and the
+        # database's integer columns could not even be compared with it).
+        return []
     conditions = ProviderFilter(
         name=query.name,
         uuid=query.uuid,

@@ -9,6 +9,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,8 @@ from stowage.storage.schema import (
     traits,
 )
 
+_new_tuple = tuple.__new__
+
 
 @dataclass(frozen=True)
 class ProviderRow:
@@ -39,9 +42,12 @@ class ProviderRow:
     updated_at: datetime.datetime | None
 
 
-@dataclass(frozen=True)
-class ProviderRecord:
-    """A provider as the API shows it: parent and root named by uuid."""
+class ProviderRecord(NamedTuple):
+    """A provider as the API shows it: parent and root named by uuid.
+
+    A named tuple: a listing makes one per row, and a tuple is made from
+    the row in a tenth of the time of a frozen dataclass.
+    """
 
     id: int
     uuid: str
@@ -180,7 +186,7 @@ def _record_select():
 
 def find_record(connection: Connection, uuid: str) -> ProviderRecord | None:
     row = connection.execute(_record_select().where(resource_providers.c.uuid == uuid)).first()
-    return ProviderRecord(*row) if row else None
+    return _new_tuple(ProviderRecord, row) if row else None
 
 
 def find_provider_named(connection: Connection, name: str) -> ProviderRow | None:
@@ -470,7 +476,7 @@ def list_records(connection: Connection, conditions: ProviderFilter) -> list[Pro
     for resource_class_id, amount in conditions.resources.items():
         query = query.where(_with_capacity(resource_class_id, amount))
     rows = connection.execute(query.order_by(provider.c.id)).all()
-    return [ProviderRecord(*row) for row in rows]
+    return [_new_tuple(ProviderRecord, row) for row in rows]
 
 
 

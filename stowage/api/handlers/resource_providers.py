@@ -46,7 +46,8 @@ class ProviderText:
         url = provider_url(request, self._UUID)
         links = [{"rel": "self", "href": url}]
         links += [{"rel": relation, "href": f"{url}/{relation}"} for relation in relations]
-        self._links = orjson.dumps(links).decode().replace("\\u0000", self._UUID)
+        # The links' text in pieces, to be joined by a provider's uuid.
+        self._links = orjson.dumps(links).decode().split("\\u0000")
         self._nested = request.version >= v.NESTED_PROVIDERS
 
     def text(self, record: ProviderRecord) -> str:
@@ -54,13 +55,12 @@ class ProviderText:
         uuid = record.uuid
         text = (
             f'{{"uuid":"{uuid}","name":{orjson.dumps(record.name).decode()},'
-            f'"generation":{record.generation},"links":{self._links.replace(self._UUID, uuid)}'
+            f'"generation":{record.generation},"links":{uuid.join(self._links)}'
         )
         if not self._nested:
             return text + "}"
         parent = "null" if record.parent_provider_uuid is None else f'"{record.parent_provider_uuid}"'
         return f'{text},"parent_provider_uuid":{parent},"root_provider_uuid":"{record.root_provider_uuid}"}}'
-
 
 
 def serialize_provider(request: Request, record: ProviderRecord) -> bytes:

@@ -19,10 +19,8 @@ from typing import Any
 import jsonschema
 
 from stowage import errors
-from stowage.api.http import QUERY_LEAD, Request
+from stowage.api.http import BODY_LEAD, QUERY_LEAD, Request
 from stowage.api.versions import Version
-
-BODY_LEAD = "JSON does not validate: "
 
 
 def is_uuid(value: object) -> bool:
