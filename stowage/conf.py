@@ -127,6 +127,22 @@ _stowage_opts = [
         "still a valid set of candidates, but not upstream's first ones; off by "
         "default, so that answers stay exactly upstream's.",
     ),
+    cfg.IntOpt(
+        "max_request_body_size",
+        default=1048576,
+        min=0,
+        help="Largest request body accepted, in bytes (0: no limit); larger ones are "
+        "answered 413 before they are read. The largest bodies Placement's clients "
+        "send (reshapes, POST /allocations for many consumers) are tens of KiB.",
+    ),
+    cfg.FloatOpt(
+        "client_timeout",
+        default=10.0,
+        min=0,
+        help="Seconds a client may pause while sending a request (its line and headers, "
+        "or its body) before it is answered 408 and disconnected (0: wait for ever). A "
+        "stalled client holds one of a worker's request threads while it waits.",
+    ),
 ]
 
 

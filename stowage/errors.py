@@ -44,6 +44,8 @@ The hierarchy::
     │       └── ResourceClassInUse    409
     ├── NotAllowed                    405
     ├── NotAcceptable                 406
+    ├── RequestTimeout                408 (the client stalled sending its body)
+    ├── PayloadTooLarge               413
     ├── UnsupportedMediaType          415
     ├── Forbidden                     403
     ├── InternalError                 500 (unexpected; rendered by the API)
@@ -172,6 +174,14 @@ class InternalError(StowageError):
     """Something unexpected; only the outermost HTTP layer raises this."""
 
     status = 500
+
+
+class RequestTimeout(StowageError):
+    status = 408
+
+
+class PayloadTooLarge(StowageError):
+    status = 413
 
 
 class ServiceUnavailable(StowageError):

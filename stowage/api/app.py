@@ -105,9 +105,12 @@ class PlacementApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.router = Router(ROUTES)
+        self.body_limit = services.conf.stowage.max_request_body_size
+        self.body_timeout = services.conf.stowage.client_timeout
 
     def __call__(self, environ, start_response):
         request = Request(environ, _request_id(environ))
+        request.body_limit, request.body_timeout = self.body_limit, self.body_timeout
         stage = Stage.BEFORE_VERSION
         version: Version | None = None
         endpoint: Endpoint | None = None
@@ -157,6 +160,10 @@ class PlacementApp:
         """The route of ``request``'s path; raises the 400s and the 404 upstream
         gives before its handlers are reached."""
         _check_request_headers(request)
+        # Read now, whether the handler wants it or not: the server would
+        # otherwise read what is left of it after the answer, without a
+        # timeout or a limit.
+        request.body  # noqa: B018
         if NUL in request.path:
             raise errors.BadRequest(f"Invalid path: {NUL_REFUSED}")
         matched = self.router.match(request.path)

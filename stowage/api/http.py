@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -28,6 +29,7 @@ BODY_LEAD = "JSON does not validate: "
 # text, the others keep it) and no Placement name or id contains it.
 NUL = "\x00"
 NUL_REFUSED = "NUL characters (\\u0000) are not allowed"
+_TOO_LARGE = "The request body is larger than {limit} bytes."
 
 JSON_TYPE = "application/json"
 
@@ -38,6 +40,8 @@ class Request:
     __slots__ = (
         "_body",
         "_query",
+        "body_limit",
+        "body_timeout",
         "context",
         "environ",
         "method",
@@ -62,6 +66,10 @@ class Request:
         self.request_id = request_id
         self._query: dict[str, list[str]] | None = None
         self._body: bytes | None = None
+        # Set by the app from [stowage] max_request_body_size and
+        # client_timeout.
+        self.body_limit = 0
+        self.body_timeout = 0.0
 
     def header(self, name: str, default: str | None = None) -> str | None:
         key = "HTTP_" + name.upper().replace("-", "_")
@@ -87,14 +95,43 @@ class Request:
 
     @property
     def body(self) -> bytes:
+        """The body, sized by Content-Length or sent chunked; 413 past
+        ``body_limit`` bytes (0: no limit), 408 if the client stalls for
+        ``body_timeout`` seconds (0: no timeout) while sending it."""
         if self._body is None:
-            try:
-                length = int(self.environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                raise errors.BadRequest("Invalid Content-Length header.") from None
-            stream = self.environ.get("wsgi.input")
-            self._body = stream.read(length) if (stream is not None and length > 0) else b""
+            self._body = self._read_body()
         return self._body
+
+    def _read_body(self) -> bytes:
+        environ, limit = self.environ, self.body_limit
+        stream = environ.get("wsgi.input")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise errors.BadRequest("Invalid Content-Length header.") from None
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if stream is None or (length <= 0 and not chunked):
+            return b""
+        client = environ.get("gunicorn.socket")
+        if limit and length > limit:
+            _stop_reading(client)
+            raise errors.PayloadTooLarge(_TOO_LARGE.format(limit=limit))
+        # gunicorn hands over the client's socket: a timeout on it bounds
+        # each wait for the client's next bytes.
+        if client is not None and self.body_timeout:
+            client.settimeout(self.body_timeout)
+        try:
+            body = stream.read(length) if length > 0 else stream.read(limit + 1 if limit else -1)
+        except TimeoutError:
+            _stop_reading(client)
+            raise errors.RequestTimeout("The request body did not arrive in time.") from None
+        finally:
+            if client is not None and self.body_timeout:
+                client.settimeout(None)
+        if limit and len(body) > limit:
+            _stop_reading(client)
+            raise errors.PayloadTooLarge(_TOO_LARGE.format(limit=limit))
+        return body
 
     def absolute_url(self, path: str) -> str:
         """``path`` (below the app's mount point) as an absolute URL.
@@ -129,6 +166,16 @@ class Request:
         if b"\\u0000" in self.body and _holds_nul(data):
             raise errors.BadRequest(f"{BODY_LEAD}{NUL_REFUSED} in strings")
         return data
+
+
+def _stop_reading(client: socket.socket | None) -> None:
+    """End the connection once the answer is sent: the rest of the body is
+    not read, so it cannot carry another request (a WSGI application may not
+    send ``Connection: close``; gunicorn closes a connection it reads the end
+    of)."""
+    if client is not None:
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RD)
 
 
 def _holds_nul(data: Any) -> bool:

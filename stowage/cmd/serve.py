@@ -22,7 +22,7 @@ from stowage.api.app import create_app
 from stowage.cmd.database import prepare_database, schema_version
 from stowage.storage.database import Database
 
-WORKER_CLASS = "gthread"
+WORKER_CLASS = "stowage.cmd.worker.PlacementThreadWorker"
 DEFAULT_THREADS = 4
 
 NOAUTH2_WARNING = """\
@@ -133,6 +133,8 @@ class GunicornServer(BaseApplication):
     def __init__(self, conf: cfg.ConfigOpts, settings: dict) -> None:
         self._conf = conf
         self._settings = settings
+        # Read by the worker (stowage.cmd.worker) for each request's head.
+        self.client_timeout: float = conf.stowage.client_timeout
         super().__init__(prog="stowage serve")
 
     def load_config(self) -> None:
@@ -160,6 +162,10 @@ def gunicorn_settings(listen: Listen, worker_class: str = WORKER_CLASS) -> dict:
         # Each worker opens its own database engine in load().
         "preload_app": False,
         "errorlog": "-",
+        # The longest request line gunicorn reads (its maximum; 4094 by
+        # default): room for about 200 aggregate uuids in one query.
+        "limit_request_line": 8190,
+        "limit_request_field_size": 8190,
     }
 
 

@@ -151,3 +151,8 @@ def test_an_unexpected_exception_becomes_a_json_500_with_the_request_id(database
     error = error_of(answer)
     assert error["title"] == "Internal Server Error"
     assert "disk on fire" not in error["detail"]
+    # Every answer carries these, a 500 too.
+    assert error["code"] == "placement.undefined_code"
+    assert answer.headers["openstack-api-version"] == "placement 1.39"
+    assert answer.headers["vary"] == "openstack-api-version"
+    assert answer.headers["openstack-request-id"] == error["request_id"]

@@ -77,8 +77,27 @@ def by_version(table: tuple[tuple[Version, dict], ...], version: Version) -> dic
 def validation_error(
     data: Any, schema: dict, formats: jsonschema.FormatChecker = BODY_FORMATS
 ) -> jsonschema.ValidationError | None:
-    """The error jsonschema's ``validate`` would raise (its ``best_match``), if any."""
-    return jsonschema.exceptions.best_match(_validator(schema, formats).iter_errors(data))
+    """The error jsonschema's ``validate`` would raise (its ``best_match``), if any,
+    quoting at most an excerpt of a long instance."""
+    error = jsonschema.exceptions.best_match(_validator(schema, formats).iter_errors(data))
+    if error is not None:
+        quoted = repr(error.instance)
+        if len(quoted) > _EXCERPT:
+            excerpt = _Excerpt(f"{quoted[:_EXCERPT]}... ({len(quoted):,} characters)")
+            error.message = error.message.replace(quoted, repr(excerpt))
+            error.instance = excerpt
+    return error
+
+
+# How much of a failing value an error quotes.
+_EXCERPT = 200
+
+
+class _Excerpt(str):
+    """The start of a long value's text, which an error quotes as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def validate(data: Any, schema: dict) -> Any:
