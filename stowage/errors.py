@@ -50,6 +50,7 @@ The hierarchy::
     ├── Forbidden                     403
     ├── InternalError                 500 (unexpected; rendered by the API)
     ├── ServiceUnavailable            503 (Keystone cannot validate tokens just now)
+    │   └── DatabaseUnavailable       503 (the database cannot be reached)
     └── Unauthorized                  401
 
 The HTTP layer maps these to a status and a JSON error body in one place
@@ -188,6 +189,10 @@ class ServiceUnavailable(StowageError):
     """A service Stowage relies on for every request (Keystone) cannot answer."""
 
     status = 503
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused or lost the connection (stopped, restarting)."""
 
 
 # Traits and provider generations (traits and aggregates APIs).

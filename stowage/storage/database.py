@@ -33,6 +33,9 @@ def newest_schema_revision() -> str:
     return head
 
 
+_UNAVAILABLE = "The database cannot be reached just now; please retry."
+
+
 class Database:
     """One engine per process; hands out read and write transactions."""
 
@@ -68,19 +71,23 @@ class Database:
         ``consistent=True`` makes every statement see the same snapshot, for
         readers that assemble one view from several queries.
         """
-        with self.engine.connect() as connection:
-            if consistent:
-                self.backend.begin_consistent_read(connection)
-            try:
-                yield connection
-            except BaseException:
-                connection.rollback()
-                raise
-            # Ended with COMMIT, not ROLLBACK: nothing was written, so both
-            # end it alike, but psycopg forgets its prepared statements on
-            # every ROLLBACK, and the hot reads would be parsed and planned
-            # anew on every request.
-            connection.commit()
+        try:
+            with self._connect() as connection:
+                if consistent:
+                    self.backend.begin_consistent_read(connection)
+                try:
+                    yield connection
+                except BaseException:
+                    connection.rollback()
+                    raise
+                # Ended with COMMIT, not ROLLBACK: nothing was written, so both
+                # end it alike, but psycopg forgets its prepared statements on
+                # every ROLLBACK, and the hot reads would be parsed and planned
+                # anew on every request.
+                connection.commit()
+        except DBAPIError as error:
+            self._raise_if_unavailable(error)
+            raise
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -97,7 +104,7 @@ class Database:
     @contextmanager
     def _transaction(self, takes_revision: bool) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as connection:
+            with self._connect() as connection:
                 self.backend.begin_write(connection)
                 try:
                     yield connection
@@ -108,11 +115,33 @@ class Database:
                     raise
                 connection.commit()
         except DBAPIError as error:
+            self._raise_if_unavailable(error)
             if self.backend.is_transient(error):
                 raise errors.TransactionAborted(
                     "Another request changed the same data at the same time; please retry."
                 ) from error
             raise
+
+    def _connect(self) -> Connection:
+        """A connection from the pool; 503 if the database cannot be reached."""
+        try:
+            return self.engine.connect()
+        except DBAPIError as error:
+            self._raise_if_unavailable(error)
+            raise errors.DatabaseUnavailable(_UNAVAILABLE) from error
+
+    def _raise_if_unavailable(self, error: DBAPIError) -> None:
+        """503 if ``error`` says the database is away (the connection lost,
+        mid-transaction too: the server rolled back whatever it had) or
+        cannot store anything (named, with the cause)."""
+        if error.connection_invalidated:
+            raise errors.DatabaseUnavailable(_UNAVAILABLE) from error
+        problem = self.backend.storage_problem(error)
+        if problem is not None:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise errors.DatabaseUnavailable(
+                f"The database {where} cannot store anything just now: {problem}."
+            ) from error
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent).

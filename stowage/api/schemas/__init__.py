@@ -89,8 +89,10 @@ def validation_error(
     return error
 
 
-# How much of a failing value an error quotes.
-_EXCERPT = 200
+# How much of a failing value an error quotes: upstream quotes it whole,
+# which for the bodies clients send is a few hundred characters; past this
+# the text is cut (docs/conformance.md).
+_EXCERPT = 4096
 
 
 class _Excerpt(str):

@@ -66,6 +66,12 @@ class Backend(Protocol):
         a serialisation failure, a lock wait that timed out)."""
         ...
 
+    def storage_problem(self, error: DBAPIError) -> str | None:
+        """Why the database cannot store anything just now (its file is
+        read-only, its disk full), in the database's words; None for any
+        other error."""
+        ...
+
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         """Insert ``rows``, skipping those that would violate a unique key;
         returns how many were inserted. Any other error is raised."""

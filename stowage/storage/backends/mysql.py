@@ -129,6 +129,10 @@ class MySQLBackend:
         wait timeout, which rolls back only the statement: we roll back the rest)."""
         return _error_code(error) in _TRANSIENT_ERRORS
 
+    def storage_problem(self, error: DBAPIError) -> str | None:
+        # A full disk or a read-only server is the server's to report.
+        return None
+
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         """A plain multi-row ``INSERT``; on a duplicate key, one row at a time.
 

@@ -43,6 +43,10 @@ class PostgreSQLBackend:
         sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
         return sqlstate in _TRANSIENT_SQLSTATES
 
+    def storage_problem(self, error: DBAPIError) -> str | None:
+        # A full disk or a read-only server is the server's to report.
+        return None
+
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
 

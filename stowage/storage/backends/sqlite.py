@@ -22,6 +22,12 @@ from sqlalchemy.pool import NullPool
 from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
 
+# The file cannot be written (read-only), the disk is full, or the file
+# cannot be read or opened at all.
+_STORAGE_PROBLEMS = {
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+}
+
 
 class SQLiteBackend:
     name = "sqlite"
@@ -50,6 +56,12 @@ class SQLiteBackend:
         return (code is not None and code & 0xFF == sqlite3.SQLITE_BUSY) or "database is locked" in str(
             error.orig
         )
+
+    def storage_problem(self, error: DBAPIError) -> str | None:
+        code = getattr(error.orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _STORAGE_PROBLEMS:
+            return str(error.orig)
+        return None
 
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
