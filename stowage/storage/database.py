@@ -6,6 +6,7 @@ only strings it together.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ def newest_schema_revision() -> str:
     assert head is not None, "the migrations folder has no revision"
     return head
 
+
+LOG = logging.getLogger(__name__)
 
 _UNAVAILABLE = "The database cannot be reached just now; please retry."
 
@@ -133,14 +136,17 @@ class Database:
     def _raise_if_unavailable(self, error: DBAPIError) -> None:
         """503 if ``error`` says the database is away (the connection lost,
         mid-transaction too: the server rolled back whatever it had) or
-        cannot store anything (named, with the cause)."""
+        cannot store anything (with the cause; the log names the database)."""
         if error.connection_invalidated:
             raise errors.DatabaseUnavailable(_UNAVAILABLE) from error
         problem = self.backend.storage_problem(error)
         if problem is not None:
-            where = self.engine.url.render_as_string(hide_password=True)
+            # The operator learns which database from the log; clients are
+            # told no file paths.
+            LOG.error("The database %s cannot store anything: %s",
+                      self.engine.url.render_as_string(hide_password=True), problem)
             raise errors.DatabaseUnavailable(
-                f"The database {where} cannot store anything just now: {problem}."
+                f"The database cannot store anything just now: {problem}."
             ) from error
 
     def upgrade(self) -> None:

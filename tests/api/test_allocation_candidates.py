@@ -274,3 +274,12 @@ def test_an_unknown_aggregate_or_tree_just_matches_nothing(client, topology):
 def test_listing_candidates_needs_the_admin_or_service_role(app, topology):
     answer = Client(app, token="user").get(f"{PATH}?resources=VCPU:1")
     assert answer.status == 403
+
+
+@pytest.mark.parametrize("query", ["limit=x&limit=5", "limit=0&limit=5",
+                                   "group_policy=&group_policy=none",
+                                   "group_policy=ISOLATE&group_policy=isolate"])
+def test_the_first_of_a_repeated_limit_or_group_policy_is_checked_too(client, topology, query):
+    answer = client.get(f"{PATH}?resources=VCPU:1&resources1=VCPU:1&{query}")
+    assert answer.status == 400, answer.body
+    assert "Invalid query string parameters" in error_of(answer)["detail"]

@@ -130,7 +130,12 @@ def validate_query(request: Request, schema: dict) -> dict[str, str]:
     The 400 reads "Invalid query string parameters: " and jsonschema's full
     text, as upstream's ``validate_query_params``.
     """
-    query = single_query_values(request)
+    return validate_values(single_query_values(request), schema)
+
+
+def validate_values(query: dict[str, str], schema: dict) -> dict[str, str]:
+    """``query`` (parameter → one value) if it matches ``schema``; otherwise
+    a 400 worded as ``validate_query``'s."""
     error = validation_error(query, schema, QUERY_FORMATS)
     if error is not None:
         raise errors.BadRequest(f"{QUERY_LEAD}{error}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from stowage import errors
 from stowage.api import versions as v
 from stowage.api.http import Request
-from stowage.api.schemas import by_version
+from stowage.api.schemas import by_version, validate_values
 from stowage.api.schemas import query as parsers
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, GroupPolicy, RequestGroup
@@ -125,9 +125,15 @@ def parse_request(request: Request) -> CandidateRequest:
     """
     version = request.version
     query = request.query
-    # Repeated limit and group_policy: the first one counts, as upstream.
-    limit = int(query["limit"][0]) if "limit" in query else None
-    policy = GroupPolicy(query["group_policy"][0]) if "group_policy" in query else None
+    # Repeated limit and group_policy: the first one counts, as upstream,
+    # whose schema checks only the last (a bad first one is its 500); the
+    # first is held to the same schema here.
+    first: dict[str, str] = {
+        name: query[name][0] for name in ("limit", "group_policy") if name in query
+    }
+    validate_values(first, query_schema(version))
+    limit = int(first["limit"]) if "limit" in first else None
+    policy = GroupPolicy(first["group_policy"]) if "group_policy" in first else None
     root_required, root_forbidden = _root_traits(query.get("root_required", []), version)
     same_subtrees = _same_subtrees(query.get("same_subtree", []))
     drafts = _group_drafts(query, version)
