@@ -70,12 +70,18 @@ def query_strings(draw) -> str:
     return "&".join(pairs)
 
 
+# What an error body must never show: the code, the SQL or the files behind it.
+LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "pymysql", "sqlite3", "SELECT ",
+         "INSERT ", "UPDATE ", ".py", "/stowage/")
+
+
 def assert_answered(answer) -> None:
     assert answer.status < 500, answer.body[:500]
     if answer.status >= 400 and answer.status != 401:
         assert answer.headers["content-type"] == "application/json"
         (error,) = answer.json()["errors"]
         assert error["status"] == answer.status
+        assert not [leak for leak in LEAKS if leak in error["detail"]], error["detail"]
 
 
 @pytest.fixture

@@ -111,6 +111,26 @@ def test_an_unreachable_database_is_a_quick_503_and_the_service_comes_back(relay
     assert names == ["before"]
 
 
+def test_a_server_that_accepts_and_never_answers_is_a_503_after_the_connect_timeout(
+        postgresql_database):
+    # PostgreSQL only: PyMySQL's connect_timeout ends at the TCP connect and it
+    # then waits for the server's greeting without one (docs/reliability.md).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel does), never speaks
+    url = postgresql_database.engine.url.set(port=silent.getsockname()[1]).update_query_dict(
+        {"connect_timeout": "1"})
+    database = Database.from_url(url.render_as_string(hide_password=False))
+    try:
+        started = time.monotonic()
+        answer = Client(create_app(test_conf(), database)).get("/resource_providers")
+        assert answer.status == 503, answer.body
+        assert time.monotonic() - started < 5
+    finally:
+        database.dispose()
+        silent.close()
+
+
 def test_a_read_only_sqlite_file_answers_reads_and_refuses_writes_logging_its_name(tmp_path, caplog):
     path = tmp_path / "placement.sqlite"
     writable = Database.from_url(f"sqlite:///{path}")

@@ -130,13 +130,15 @@ def validate_query(request: Request, schema: dict) -> dict[str, str]:
     The 400 reads "Invalid query string parameters: " and jsonschema's full
     text, as upstream's ``validate_query_params``.
     """
-    return validate_values(single_query_values(request), schema)
+    query = single_query_values(request)
+    validate_value(query, schema)
+    return query
 
 
-def validate_values(query: dict[str, str], schema: dict) -> dict[str, str]:
-    """``query`` (parameter → one value) if it matches ``schema``; otherwise
-    a 400 worded as ``validate_query``'s."""
-    error = validation_error(query, schema, QUERY_FORMATS)
+def validate_value(value: Any, schema: dict) -> None:
+    """400 worded as ``validate_query``'s unless ``value`` (the query, or one
+    parameter's value against that parameter's part of a query schema)
+    matches ``schema``."""
+    error = validation_error(value, schema, QUERY_FORMATS)
     if error is not None:
         raise errors.BadRequest(f"{QUERY_LEAD}{error}")
-    return query

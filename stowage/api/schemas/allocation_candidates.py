@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from stowage import errors
 from stowage.api import versions as v
 from stowage.api.http import Request
-from stowage.api.schemas import by_version, validate_values
+from stowage.api.schemas import by_version, validate_value
 from stowage.api.schemas import query as parsers
 from stowage.api.versions import Version
 from stowage.candidates.request import CandidateRequest, GroupPolicy, RequestGroup
@@ -131,7 +131,9 @@ def parse_request(request: Request) -> CandidateRequest:
     first: dict[str, str] = {
         name: query[name][0] for name in ("limit", "group_policy") if name in query
     }
-    validate_values(first, query_schema(version))
+    properties = query_schema(version)["properties"]
+    for name, value in first.items():
+        validate_value(value, properties[name])
     limit = int(first["limit"]) if "limit" in first else None
     policy = GroupPolicy(first["group_policy"]) if "group_policy" in first else None
     root_required, root_forbidden = _root_traits(query.get("root_required", []), version)

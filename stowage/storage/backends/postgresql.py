@@ -23,12 +23,20 @@ from stowage.storage.schema import changes, revision
 MIGRATION_LOCK_KEY = 0x5709A6E
 # deadlock_detected and serialization_failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
+# How long a new connection may take, unless the URL sets connect_timeout.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 class PostgreSQLBackend:
     name = "postgresql"
 
     def create_engine(self, url: URL, **options: Any) -> Engine:
+        # libpq waits for ever for a server that accepts and never answers;
+        # PyMySQL gives up after 10 s, and so does this unless the URL says
+        # otherwise (?connect_timeout=N).
+        if "connect_timeout" not in url.query:
+            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                                       **options.get("connect_args", {})}
         return ping_after_idle(create_engine(url, **options))
 
     def begin_write(self, connection: Connection) -> None:
