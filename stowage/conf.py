@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from keystonemiddleware import opts as keystone_opts
-from oslo_config import cfg
+from oslo_config import cfg, types
+from oslo_log import log as oslo_log
 from oslo_middleware import cors
 from oslo_policy import opts as policy_opts
 
@@ -143,38 +144,158 @@ _stowage_opts = [
         "or its body) before it is answered 408 and disconnected (0: wait for ever). A "
         "stalled client holds one of a worker's request threads while it waits.",
     ),
+    cfg.FloatOpt(
+        "slow_request_seconds",
+        default=5.0,
+        min=0,
+        help="Requests taking longer than this many seconds are logged at WARNING as "
+        "'slow request' instead of at INFO (0: never).",
+    ),
 ]
+
+# Health and metrics (GET /healthcheck, GET /metrics): stowage/api/handlers/health.py
+# and metrics.py.
+METRICS_ACCESS = ("admin", "anyone", "nobody")
+
+_metrics_opts = [
+    cfg.StrOpt(
+        "metrics_access",
+        default="admin",
+        choices=METRICS_ACCESS,
+        help="Who may read GET /metrics (Prometheus' text format): 'admin', callers "
+        "whose token passes the admin_api policy rule; 'anyone', also callers without "
+        "a token (for a scraper on a trusted network); 'nobody', the path answers 404.",
+    ),
+]
+
+
+class ConfigurationError(cfg.Error):
+    """A configured value Stowage cannot use; the message names the option and the value.
+
+    A ``cfg.Error``, so that whoever reports oslo.config's own errors (a
+    missing or malformed file) reports these the same way.
+    """
+
+
+def _option_groups() -> list[tuple[str, list[cfg.Opt]]]:
+    """Every option Stowage registers, by group."""
+    return [
+        ("placement_database", _database_opts),
+        ("api", _api_opts),
+        ("placement", _placement_opts),
+        ("workarounds", _workarounds_opts),
+        ("stowage", _stowage_opts),
+        ("stowage", _metrics_opts),
+        ("cors", cors.CORS_OPTS),
+        *policy_opts.list_opts(),
+        # [keystone_authtoken]: registered up front so it can be read and
+        # overridden before the middleware exists (it adds its plugin options later).
+        *keystone_opts.list_auth_token_opts(),
+    ]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register every option Stowage reads on ``conf``."""
-    conf.register_opts(_database_opts, group="placement_database")
-    conf.register_opts(_api_opts, group="api")
-    conf.register_opts(_placement_opts, group="placement")
-    conf.register_opts(_workarounds_opts, group="workarounds")
-    conf.register_opts(_stowage_opts, group="stowage")
-    conf.register_opts(cors.CORS_OPTS, group="cors")
-    policy_opts.set_defaults(conf)
-    # [keystone_authtoken]: registered up front so it can be read and
-    # overridden before the middleware exists (it adds its plugin options later).
-    for group, options in keystone_opts.list_auth_token_opts():
+    for group, options in _option_groups():
         conf.register_opts(options, group=group)
+    policy_opts.set_defaults(conf)
+    # [DEFAULT] debug, log_file, log_dir, use_json, log_config_append...: upstream's.
+    oslo_log.register_options(conf)
 
 
 def build_conf(
     argv: list[str] | None = None, config_files: list[str] | None = None
 ) -> cfg.ConfigOpts:
-    """Return a fresh, parsed ``ConfigOpts``.
+    """Return a fresh, parsed ``ConfigOpts`` whose every value is valid.
 
     ``config_files=None`` reads the default locations that exist;
-    ``[]`` reads no file (tests).
+    ``[]`` reads no file (tests). Raises ``ConfigurationError`` for the first
+    value that is not valid for its option.
     """
     conf = cfg.ConfigOpts()
     register_opts(conf)
     if config_files is None:
         config_files = [path for path in DEFAULT_CONFIG_FILES if os.path.exists(path)]
     conf(argv or [], project="placement", default_config_files=config_files)
+    check_values(conf)
     return conf
+
+
+def check_values(conf: cfg.ConfigOpts) -> None:
+    """Read every registered option once; raise ``ConfigurationError`` for the first bad value.
+
+    oslo.config converts a value when it is first read, so without this a
+    mistake in the file would surface as a traceback whenever some request
+    first reads that option, long after the service started. Every option
+    registered on ``conf`` is read, those of the libraries ([DEFAULT]...) too.
+    """
+    for key in list(conf):
+        try:
+            value = conf[key]
+        except cfg.ConfigSourceValueError as error:
+            raise _invalid("DEFAULT", key, conf, error) from None
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            for name in list(value):
+                try:
+                    value[name]
+                except cfg.ConfigSourceValueError as error:
+                    raise _invalid(key, name, conf, error) from None
+
+
+def _invalid(
+    group: str, name: str, conf: cfg.ConfigOpts, error: cfg.ConfigSourceValueError
+) -> ConfigurationError:
+    """``[group] name = value: why``, for oslo.config's ``error`` reading that option."""
+    known = {(section, option.dest): option for section, options in _option_groups() for option in options}
+    option = known.get((group, name))
+    raw = _raw_value(conf, group, option.name if option else name)
+    # The converter's own words are the context of oslo.config's error.
+    reason = str(error.__context__ or error)
+    if option is not None:
+        reason = _why_invalid(option, reason)
+    shown = f" = {raw}" if raw is not None else ""
+    return ConfigurationError(f"[{group}] {option.name if option else name}{shown}: {reason}")
+
+
+def _raw_value(conf: cfg.ConfigOpts, group: str, name: str) -> str | None:
+    """The text the config files give ``[group] name`` (the last file that sets it wins)."""
+    paths = list(conf.config_file or [])
+    if conf.config_dir:
+        paths += sorted(
+            os.path.join(conf.config_dir, entry)
+            for entry in os.listdir(conf.config_dir)
+            if entry.endswith(".conf")
+        )
+    value = None
+    for path in paths:
+        sections: dict[str, dict[str, list[str]]] = {}
+        cfg.ConfigParser(path, sections).parse()
+        values = sections.get(group, {}).get(name)
+        if values:
+            value = values[-1]
+    return value
+
+
+def _why_invalid(option: cfg.Opt, converter_says: str) -> str:
+    """Why a value is not one of ``option``'s, in the words of its type."""
+    kind = option.type
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return f"not one of {', '.join(str(choice) for choice in choices)}"
+    if isinstance(kind, types.Boolean):
+        return "not a boolean (true or false)"
+    if isinstance(kind, types.Port):
+        return f"not a TCP port ({kind.min} to {kind.max})"
+    if isinstance(kind, types.Number):
+        number = "an integer" if isinstance(kind, types.Integer) else "a number"
+        if kind.min is not None and kind.max is not None:
+            return f"not {number} from {kind.min} to {kind.max}"
+        if kind.min is not None:
+            return f"not {number} of at least {kind.min}"
+        if kind.max is not None:
+            return f"not {number} of at most {kind.max}"
+        return f"not {number}"
+    return converter_says
 
 
 # URL schemes of existing placement.conf files → the driver Stowage uses for them.
@@ -188,8 +309,13 @@ _DRIVERS = {
 }
 
 
-def database_url(conf: cfg.ConfigOpts) -> str:
-    """The configured database URL, or the embedded SQLite default."""
+def database_url(conf: cfg.ConfigOpts, create_state_dir: bool = True) -> str:
+    """The configured database URL, or the embedded SQLite default.
+
+    For the embedded default, ``[stowage] state_dir`` is created unless
+    ``create_state_dir`` is false (readers that must leave nothing behind).
+    Raises ``ConfigurationError`` when the state_dir cannot hold the database.
+    """
     url = conf.placement_database.connection
     if url:
         # Operators' files say postgresql:// or postgresql+psycopg2://;
@@ -202,5 +328,23 @@ def database_url(conf: cfg.ConfigOpts) -> str:
             url = f"{driver}://{rest}"
         return url
     state_dir = conf.stowage.state_dir
-    os.makedirs(state_dir, exist_ok=True)
+    if create_state_dir:
+        _make_state_dir(state_dir)
+    elif os.path.exists(state_dir) and not os.path.isdir(state_dir):
+        raise ConfigurationError(f"[stowage] state_dir = {state_dir}: not a directory")
     return "sqlite:///" + os.path.join(state_dir, "placement.sqlite")
+
+
+def _make_state_dir(state_dir: str) -> None:
+    """Create ``state_dir`` if need be; raise ``ConfigurationError`` unless it is a
+    directory the database file (and SQLite's journal beside it) can be written in."""
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+    except FileExistsError:
+        raise ConfigurationError(f"[stowage] state_dir = {state_dir}: not a directory") from None
+    except OSError as error:
+        raise ConfigurationError(
+            f"[stowage] state_dir = {state_dir}: cannot be created ({error.strerror})"
+        ) from None
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"[stowage] state_dir = {state_dir}: not writable")

@@ -24,6 +24,7 @@ The hierarchy::
     │   ├── ConcurrentUpdate          409 placement.concurrent_update
     │   │   ├── TransactionAborted    409 (deadlock; the API retries first)
     │   │   ├── ProviderGenerationChanged 409 (client sent a stale generation)
+    │   │   ├── ProviderGenerationMoved 409 (a generation compare-and-swap lost)
     │   │   ├── ReshapeGenerationMismatch 409 (stale generation in a reshape)
     │   │   └── AllocationWriteConflict 409 (lost generation races, retries exhausted)
     │   ├── Duplicate                 409 placement.duplicate_name
@@ -253,6 +254,22 @@ class ProviderGenerationChanged(ConcurrentUpdate):
         self.provider_uuid = provider_uuid
         self.expected = expected
         self.actual = actual
+
+
+class ProviderGenerationMoved(ConcurrentUpdate):
+    """A compare-and-swap of a provider generation found another writer's.
+
+    ``generation`` is the one the writer expected (it read it, or the
+    client sent it); another transaction committed a bump since.
+    """
+
+    def __init__(self, provider_uuid: str, generation: int) -> None:
+        super().__init__(
+            f"resource provider generation conflict: provider {provider_uuid} "
+            "was updated by another request. Please refresh and try again."
+        )
+        self.provider_uuid = provider_uuid
+        self.generation = generation
 
 
 # Inventories and resource classes (inventories and resource classes APIs).

@@ -9,7 +9,11 @@ held to the reference engine by property tests.
 """
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+
+# What an infinite product stands for: beyond any amount or usage there is.
+_BEYOND = 2**63
 
 
 class UnitProblem(StrEnum):
@@ -23,8 +27,14 @@ class UnitProblem(StrEnum):
 def capacity(total: int, reserved: int, allocation_ratio: float) -> int:
     """What allocations may consume in all: ``(total - reserved) * allocation_ratio``,
     truncated as upstream reports it. Amounts are whole, so ``used + amount <=
-    capacity`` is the same test as upstream's comparison with the float."""
-    return int((total - reserved) * allocation_ratio)
+    capacity`` is the same test as upstream's comparison with the float.
+
+    A ratio so far below zero that the product overflows to -infinity gives
+    as negative a capacity as any other (upstream: a 500)."""
+    product = (total - reserved) * allocation_ratio
+    if math.isfinite(product):
+        return int(product)
+    return _BEYOND if product > 0 else -_BEYOND
 
 
 def unit_problem(amount: int, min_unit: int, max_unit: int, step_size: int) -> UnitProblem | None:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from stowage.api import auth
 from stowage.api.app import create_app, create_unavailable_app
 from stowage.cmd.database import RACING_PROCESS_ATTEMPTS, prepare_database
+from stowage.cmd.serve import setup_logging
 from stowage.conf import build_conf
 from stowage.storage.database import Database
 
@@ -62,17 +63,21 @@ def config_files_from_environment(
     return None
 
 
-def make_application(config_files: list[str] | None = None):
+def make_application(config_files: list[str] | None = None, configure_logging: bool = True):
     """Read the configuration, prepare the database and return the WSGI app.
 
     ``config_files=None`` follows ``OS_PLACEMENT_CONFIG_DIR`` or the usual
-    locations; a list names the files to read (``[]``: none). A keystone
-    configuration that cannot validate tokens gives an app answering 503,
-    before any database is opened.
+    locations; a list names the files to read (``[]``: none). Logging is set
+    up from the configuration's oslo.log options, as ``stowage serve`` does,
+    unless ``configure_logging`` is off (a caller that has its own). A
+    keystone configuration that cannot validate tokens gives an app
+    answering 503, before any database is opened.
     """
     if config_files is None:
         config_files = config_files_from_environment()
     conf = build_conf(config_files=config_files)
+    if configure_logging:
+        setup_logging(conf)
     try:
         auth.check_auth_config(conf)
     except auth.KeystoneConfigError as refused:

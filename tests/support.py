@@ -16,6 +16,7 @@ from stowage.conf import build_conf
 from stowage.storage import schema
 from stowage.storage.catalog import sync_standard_names
 from stowage.storage.database import Database
+from tests.contract import Described
 
 # Children before parents, so deletes never trip a foreign key.
 _TABLES_IN_DELETE_ORDER = [
@@ -190,7 +191,7 @@ class Client:
             captured["status"] = int(status.split()[0])
             captured["headers"] = {name.lower(): value for name, value in response_headers}
 
-        chunks = self.app(environ, start_response)
+        chunks = Described(self.app)(environ, start_response)
         return Answer(captured["status"], captured["headers"], b"".join(chunks))
 
     def get(self, path: str, **kwargs) -> Answer:

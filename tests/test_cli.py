@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +71,135 @@ def test_a_missing_config_file_is_a_configuration_error(tmp_path, capsys):
     missing = str(tmp_path / "absent.conf")
     assert main(["db", "upgrade", "--config-file", missing]) == 2
     assert "configuration error" in capsys.readouterr().err
+
+
+def test_db_version_of_a_database_never_created_says_no_schema_and_creates_nothing(tmp_path, capsys):
+    state_dir = tmp_path / "state"
+    config = write_config(tmp_path, f"[stowage]\nstate_dir = {state_dir}\n")
+    assert main(["db", "version", "--config-file", config]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"no schema: {state_dir / 'placement.sqlite'} does not exist")
+    assert "stowage db upgrade" in out
+    assert not state_dir.exists()
+
+
+def test_db_version_of_an_empty_database_file_says_no_schema(tmp_path, capsys):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "placement.sqlite").touch()
+    config = write_config(tmp_path, f"[stowage]\nstate_dir = {state_dir}\n")
+    assert main(["db", "version", "--config-file", config]) == 1
+    assert capsys.readouterr().out.startswith("no schema (newest is ")
+
+
+# --- operator mistakes: one line naming the option and the value, no traceback --------
+
+
+BAD_VALUES = {
+    "choice": ("[api]\nauth_strategy = noauth\n",
+               "[api] auth_strategy = noauth: not one of keystone, noauth2"),
+    "boolean": ("[placement_database]\nsync_on_startup = maybe\n",
+                "[placement_database] sync_on_startup = maybe: not a boolean (true or false)"),
+    "port": ("[stowage]\nbind_port = 99999\n",
+             "[stowage] bind_port = 99999: not a TCP port (0 to 65535)"),
+    "bounded-integer": ("[stowage]\nworkers = 0\n",
+                        "[stowage] workers = 0: not an integer of at least 1"),
+    # An option no stowage serve code reads before serving: checked all the same.
+    "library-option": ("[keystone_authtoken]\nhttp_connect_timeout = soon\n",
+                       "[keystone_authtoken] http_connect_timeout = soon: not an integer"),
+}
+
+
+@pytest.mark.parametrize(("text", "line"), BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_serve_refuses_a_bad_value_in_one_line_naming_the_option_and_the_value(
+    tmp_path, capsys, text, line
+):
+    state_dir = tmp_path / "state"
+    config = write_config(tmp_path, f"{text}[stowage]\nstate_dir = {state_dir}\n")
+    assert main(["serve", "--config-file", config]) == 2
+    assert capsys.readouterr().err == f"stowage: configuration error: {line}\n"
+    assert not state_dir.exists()
+
+
+def test_the_last_config_file_setting_a_bad_value_is_the_one_quoted(tmp_path, capsys):
+    first = tmp_path / "first.conf"
+    first.write_text("[api]\nauth_strategy = noauth\n")
+    second = tmp_path / "second.conf"
+    second.write_text("[api]\nauth_strategy = keystone2\n")
+    assert main(["db", "version", "--config-file", str(first), "--config-file", str(second)]) == 2
+    assert "[api] auth_strategy = keystone2: not one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["db", "version"]])
+def test_a_state_dir_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, command):
+    state_dir = tmp_path / "state"
+    state_dir.write_text("not a directory")
+    config = write_config(tmp_path, f"[api]\nauth_strategy = noauth2\n[stowage]\nstate_dir = {state_dir}\n")
+    assert main([*command, "--config-file", config]) == 2
+    assert capsys.readouterr().err == (
+        f"stowage: configuration error: [stowage] state_dir = {state_dir}: not a directory\n"
+    )
+
+
+def test_a_state_dir_under_a_file_is_one_line_naming_it(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    state_dir = tmp_path / "file" / "state"
+    config = write_config(tmp_path, f"[stowage]\nstate_dir = {state_dir}\n")
+    assert main(["db", "upgrade", "--config-file", config]) == 2
+    assert capsys.readouterr().err == (
+        f"stowage: configuration error: [stowage] state_dir = {state_dir}: "
+        "cannot be created (Not a directory)\n"
+    )
+
+
+def run_stowage_unprivileged(*arguments: str) -> subprocess.CompletedProcess:
+    """``stowage ARGUMENTS`` as a user without root's right to write anywhere
+    (as nobody, when the tests run as root)."""
+    command = [sys.executable, "-m", "stowage.cmd.main", *arguments]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop the privilege")
+        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    return subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent"},
+    )
+
+
+@pytest.mark.parametrize(("where", "line_ends"), [
+    ("read-only", "not writable"),
+    ("read-only/state", "cannot be created (Permission denied)"),
+])
+def test_a_state_dir_the_service_may_not_write_is_one_line_naming_it(where, line_ends):
+    # Not under tmp_path, which only root may enter.
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chmod(scratch, 0o755)
+        (Path(scratch) / "read-only").mkdir(mode=0o555)
+        state_dir = Path(scratch) / where
+        config = write_config(Path(scratch), f"[api]\nauth_strategy = noauth2\n[stowage]\nstate_dir = {state_dir}\n")
+        os.chmod(config, 0o644)
+        answer = run_stowage_unprivileged("serve", "--config-file", config, "--port", "0")
+    assert answer.returncode == 2, answer.stderr
+    assert answer.stderr == f"stowage: configuration error: [stowage] state_dir = {state_dir}: {line_ends}\n"
+
+
+@pytest.mark.parametrize(("option", "value", "complaint"), [
+    ("--port", "abc", "argument --port: not a TCP port (0 to 65535): 'abc'"),
+    ("--port", "65536", "argument --port: not a TCP port (0 to 65535): '65536'"),
+    ("--workers", "two", "argument --workers: not a whole number: 'two'"),
+])
+def test_a_bad_serve_option_is_named_with_what_it_wants(capsys, option, value, complaint):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", option, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(complaint)
+    assert "invalid _" not in err
 
 
 # --- serve: who may listen where -------------------------------------------------
@@ -268,7 +400,7 @@ def test_make_application_prepares_the_database_and_serves_the_root(tmp_path):
     sqlite_config = write_config(
         tmp_path, f"[api]\nauth_strategy = noauth2\n[stowage]\nstate_dir = {tmp_path / 'state'}\n"
     )
-    application = wsgi.make_application(config_files=[sqlite_config])
+    application = wsgi.make_application(config_files=[sqlite_config], configure_logging=False)
     answers = []
     body = b"".join(
         application(

@@ -7,7 +7,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import microversion_parse
@@ -15,8 +15,10 @@ from oslo_config import cfg
 
 from stowage import errors
 from stowage.api import auth
+from stowage.api.access_log import AccessLog, Watched, Watcher
 from stowage.api.errors import JSON_TYPE, Stage, accepts_json, error_response, negotiated_accept
 from stowage.api.http import NUL, NUL_REFUSED, Request, Response
+from stowage.api.metrics import ERROR_KEY, ROUTE_KEY, MeasuredCandidateFinder, Metrics
 from stowage.api.policy import PolicyEnforcer
 from stowage.api.routes import ROUTES, Endpoint, Route, Router
 from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
@@ -40,6 +42,9 @@ class Services:
     # The candidate engine [stowage] candidate_engine names, with its
     # per-process read model (fast engine).
     candidate_finder: CandidateFinder
+    # This process's counters (GET /metrics); shared with the other workers'
+    # under stowage serve.
+    metrics: Metrics = field(default_factory=Metrics)
 
     def authorize(self, request: Request, rule: str, target: dict | None = None) -> None:
         """Raise ``Forbidden`` unless the caller may perform ``rule``."""
@@ -129,6 +134,8 @@ class PlacementApp:
             response = self._run(endpoint, request)
         except errors.StowageError as error:
             error = _restated(error, endpoint)
+            # For the metrics: 409s by code, 503s of an unreachable database.
+            environ[ERROR_KEY] = error
             response = error_response(error, environ, request.request_id, version)
             stage = _stage_of(error, stage)
         except Exception:
@@ -170,6 +177,8 @@ class PlacementApp:
         if matched is None:
             raise errors.NotFound("")
         route, request.route_args = matched
+        # The metrics' label: the template, not the path (bounded series).
+        request.environ[ROUTE_KEY] = route.template
         return route
 
     def _run(self, endpoint: Endpoint, request: Request) -> Response:
@@ -190,6 +199,7 @@ class PlacementApp:
                 if attempt == ABORTED_TRANSACTION_ATTEMPTS:
                     raise
                 LOG.info("Request %s: transaction aborted, retrying", request.request_id)
+                self.services.metrics.retries.inc()
         raise AssertionError("unreachable")
 
 
@@ -273,7 +283,10 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 def create_app(
-    conf: cfg.ConfigOpts, database: Database | None = None, prepare_engine: bool = False
+    conf: cfg.ConfigOpts,
+    database: Database | None = None,
+    prepare_engine: bool = False,
+    metrics: Metrics | None = None,
 ):
     """Build the WSGI application for ``conf``.
 
@@ -281,8 +294,11 @@ def create_app(
     fixtures); otherwise one is opened from ``[placement_database]``. With
     ``prepare_engine`` (a serving worker) the candidate engine builds its
     read model in the background (``prepare_candidates``) while the app
-    starts answering.
+    starts answering. ``metrics`` defaults to this process's own, or the
+    workers' shared ones under ``stowage serve`` (``Metrics.for_process``).
     """
+    if metrics is None:
+        metrics = Metrics.for_process()
     if database is None:
         database = Database.from_conf(conf)
     # A big candidates answer allocates a few hundred thousand dicts and
@@ -294,15 +310,16 @@ def create_app(
         conf=conf,
         database=database,
         policy=PolicyEnforcer(conf),
-        candidate_finder=CandidateFinder(
-            conf.stowage.candidate_engine, spread=conf.stowage.spread_limited_candidates
+        candidate_finder=MeasuredCandidateFinder(
+            metrics, conf.stowage.candidate_engine, spread=conf.stowage.spread_limited_candidates
         ),
+        metrics=metrics,
     )
     if prepare_engine:
         threading.Thread(
             target=prepare_candidates, args=(services,), name="stowage-read-model", daemon=True
         ).start()
-    return assemble_middleware(PlacementApp(services), conf)
+    return assemble_middleware(PlacementApp(services), conf, metrics)
 
 
 def create_unavailable_app(detail: str):
@@ -328,7 +345,7 @@ def prepare_candidates(services: Services) -> None:
         LOG.exception("Could not build the read model ahead of requests")
 
 
-def assemble_middleware(application, conf: cfg.ConfigOpts):
+def assemble_middleware(application, conf: cfg.ConfigOpts, metrics: Metrics | None = None):
     """Wrap the app, innermost first; the last wrapper sees a request first."""
     # Authentication sits inside CORS so that preflight OPTIONS requests,
     # which carry no token, are answered by CORS.
@@ -343,9 +360,15 @@ def assemble_middleware(application, conf: cfg.ConfigOpts):
         from oslo_middleware import cors
 
         application = cors.CORS(application, conf)
-    # Outermost: converts stray exceptions into JSON 500s and answers the
-    # 401s raised by authentication.
-    return FaultBarrier(application)
+    # Converts stray exceptions into JSON 500s and answers the 401s raised
+    # by authentication.
+    application = FaultBarrier(application)
+    # Outermost, so that the access log and the metrics see every answer,
+    # the fault barrier's 500s and 401s too.
+    watchers: list[Watcher] = [AccessLog(conf.stowage.slow_request_seconds)]
+    if metrics is not None:
+        watchers.append(metrics.request_done)
+    return Watched(application, watchers)
 
 
 def _cors_configured(conf: cfg.ConfigOpts) -> bool:

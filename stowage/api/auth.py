@@ -2,7 +2,8 @@
 
 noauth2 follows upstream's token semantics: ``x-auth-token: admin`` is an
 administrator, ``user`` a plain user, ``user:project`` names both; roles may
-be given explicitly with ``x-roles``. The root document needs no token.
+be given explicitly with ``x-roles``. The root document and the API's
+description need no token (``Route.public``).
 
 With Keystone, keystonemiddleware asks Keystone about every token as a
 service user whose credentials ``[keystone_authtoken]`` holds. A section that
@@ -22,6 +23,7 @@ from oslo_config import cfg
 from oslo_context import context as oslo_context
 
 from stowage import errors
+from stowage.api.routes import PUBLIC_PATHS, TOKEN_CHECKED_PATHS
 
 LOG = logging.getLogger(__name__)
 
@@ -34,8 +36,13 @@ KEYSTONE_UNAVAILABLE = (
 )
 
 
-def _is_root(environ: dict) -> bool:
-    return environ.get("PATH_INFO", "") in ("/", "")
+def _is_public(environ: dict) -> bool:
+    path = environ.get("PATH_INFO", "")
+    if "HTTP_X_AUTH_TOKEN" in environ and path in TOKEN_CHECKED_PATHS:
+        # Health and metrics show administrators more: their token is
+        # checked (a bad one is a 401); no token is an anonymous caller.
+        return False
+    return path in PUBLIC_PATHS
 
 
 class NoAuth2:
@@ -45,7 +52,7 @@ class NoAuth2:
         self.application = application
 
     def __call__(self, environ, start_response):
-        if _is_root(environ):
+        if _is_public(environ):
             return self.application(environ, start_response)
         token = environ.get("HTTP_X_AUTH_TOKEN")
         if token is None:
@@ -172,7 +179,7 @@ class Keystone(auth_token.AuthProtocol):
         super().__init__(application, {"oslo_config_config": conf})
 
     def __call__(self, environ, start_response):
-        if _is_root(environ):
+        if _is_public(environ):
             return self._unprotected(environ, start_response)
         return super().__call__(environ, start_response)
 
@@ -195,9 +202,9 @@ class Keystone(auth_token.AuthProtocol):
 def context_from_environ(environ: dict, request_id: str) -> oslo_context.RequestContext:
     """The caller, from the identity headers auth placed in ``environ``.
 
-    Raises ``Unauthorized`` when no user is known (except at the root).
+    Raises ``Unauthorized`` when no user is known (except on public routes).
     """
     context = oslo_context.RequestContext.from_environ(environ, request_id=request_id)
-    if context.user_id is None and not _is_root(environ):
+    if context.user_id is None and not _is_public(environ):
         raise errors.Unauthorized("No user identity in the request.")
     return context

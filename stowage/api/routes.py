@@ -13,12 +13,17 @@ from stowage.api.handlers import (
     aggregates,
     allocation_candidates,
     allocations,
+    explain,
+    health,
     inventories,
+    metrics,
+    openapi,
     reshaper,
     resource_classes,
     resource_providers,
     root,
     traits,
+    ui,
     usages,
 )
 
@@ -58,6 +63,11 @@ class Route:
 
     template: str
     methods: dict[str, Endpoint]
+    # Read without a token (the template has no parameters).
+    public: bool = False
+    # ... yet a token, when one is given, is checked and names the caller
+    # (answers that show administrators more).
+    checks_given_token: bool = False
 
     @property
     def pattern(self) -> re.Pattern:
@@ -75,7 +85,7 @@ def _writer(handler: Callable, min_version: v.Version = v.BASE) -> Endpoint:
 
 
 ROUTES = [
-    Route("/", {"GET": Endpoint(root.home)}),
+    Route("/", {"GET": Endpoint(root.home)}, public=True),
     Route(
         "/resource_classes",
         {
@@ -194,7 +204,26 @@ ROUTES = [
     ),
     Route("/usages", {"GET": _reader(usages.project_usages, v.USAGES)}),
     Route("/reshaper", {"POST": _writer(reshaper.reshape, v.RESHAPER)}),
+    # Stowage's own, under a prefix no Placement route uses.
+    Route("/stowage/openapi.json", {"GET": _reader(openapi.description)}, public=True),
+    # The web view: static files, public as they hold no data; the page's
+    # script reads the API above with the operator's token.
+    Route(ui.PATH, {"GET": Endpoint(ui.page)}, public=True),
+    Route(ui.SCRIPT_PATH, {"GET": Endpoint(ui.script)}, public=True),
+    Route(ui.STYLESHEET_PATH, {"GET": Endpoint(ui.stylesheet)}, public=True),
+    # The query of /allocation_candidates, answered with why nothing fits.
+    Route(
+        "/stowage/allocation_candidates/explain",
+        {"GET": _reader(explain.explain_candidates, v.ALLOCATION_CANDIDATES)},
+    ),
+    # Operators' paths, where load balancers (oslo.middleware's healthcheck)
+    # and Prometheus look for them; no Placement route uses either.
+    Route(health.PATH, {"GET": Endpoint(health.healthcheck)}, public=True, checks_given_token=True),
+    Route(metrics.PATH, {"GET": Endpoint(metrics.exposition)}, public=True, checks_given_token=True),
 ]
+# An empty path is the root's.
+PUBLIC_PATHS = frozenset(route.template for route in ROUTES if route.public) | {""}
+TOKEN_CHECKED_PATHS = frozenset(route.template for route in ROUTES if route.checks_given_token)
 
 
 class Router:

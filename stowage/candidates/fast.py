@@ -32,6 +32,7 @@ from typing import Final
 
 from stowage.candidates import reference
 from stowage.candidates.readmodel import ReadModel
+from stowage.candidates.reference import StageOutcome
 from stowage.candidates.request import (
     CandidateRequest,
     EngineOptions,
@@ -47,8 +48,11 @@ from stowage.candidates.results import (
     Exclusion,
     Explanation,
     ProviderSummary,
+    ReasonCount,
     ReplayedCandidate,
     StageReport,
+    counted,
+    merge_counts,
 )
 from stowage.candidates.snapshot import Provider, Snapshot
 
@@ -126,7 +130,11 @@ def root_problem(
         if free.get(resource_class, -1) >= amount:
             continue
         # A sharing provider serving the tree may make up for what it lacks.
-        if model.shared_room(root.uuid).get(resource_class, -1) < amount:
+        shared = model.shared_room(root.uuid)
+        if shared.get(resource_class, -1) < amount:
+            rooms = [
+                room[resource_class] for room in (free, shared) if resource_class in room
+            ]
             return Exclusion(
                 stage,
                 "no_room_in_tree" if resource_class in free else "no_inventory_in_tree",
@@ -134,6 +142,7 @@ def root_problem(
                 root.uuid,
                 resource_class,
                 amount,
+                free=max(rooms) if rooms else None,
             )
     return None
 
@@ -143,23 +152,25 @@ def eligible_roots(
     request: CandidateRequest,
     scan: RootScan,
     wanted: int | None,
-    verdicts: dict[int, str | None],
-) -> tuple[list[str], RootScan, Counter]:
+    verdicts: dict[int, Exclusion | None],
+) -> tuple[list[str], RootScan, StageOutcome]:
     """Up to ``wanted`` (None: all) roots from ``scan`` on that pass
     ``root_problem``, in model order, where the scan stopped, and how many
     roots were excluded for which reason.
 
     Roots with the same ``root_key`` (room per class, sharing providers,
-    traits) get the same verdict, so ``verdicts`` (key → reason or None,
+    traits) get the same verdict, so ``verdicts`` (key → exclusion or None,
     kept across the batches of one request) spares all but the first of a
     kind the work: on a cloud of identical compute nodes, a dict lookup.
+    The outcome keeps one exclusion per kind, the first root's, for the
+    nearest misses: memory grows with the kinds of roots, not the roots.
     """
     roots = model.snapshot.roots
     smallest = smallest_amounts(request)
     if wanted is None and scan.position == 0 and scan.start == 0:
         return _every_eligible_root(model, request, smallest, verdicts)
     found: list[str] = []
-    excluded: dict[str, int] = {}
+    excluded: dict[int, int] = {}
     known_key = model.root_keys.get
     position = scan.position
     # From where the scan is to the end, then round to where it began;
@@ -178,42 +189,70 @@ def eligible_roots(
         key = known_key(root.uuid)
         if key is None:
             key = model.root_key(root.uuid)
-        reason = verdicts.get(key, _UNKNOWN)
-        if reason is _UNKNOWN:
-            problem = root_problem(model, root, request, smallest)
-            reason = verdicts[key] = None if problem is None else problem.reason
-        if reason is None:
+        problem = verdicts.get(key, _UNKNOWN)
+        if problem is _UNKNOWN:
+            problem = verdicts[key] = root_problem(model, root, request, smallest)
+        if problem is None:
             found.append(root.uuid)
             if len(found) == wanted:
                 break
         else:
-            excluded[reason] = excluded.get(reason, 0) + 1
-    return found, RootScan(position, position >= len(roots), start), Counter(excluded)
+            excluded[key] = excluded.get(key, 0) + 1
+    outcome = _roots_outcome(len(found), {key: (verdicts[key], n) for key, n in excluded.items()})
+    return found, RootScan(position, position >= len(roots), start), outcome
 
 
 def _every_eligible_root(
     model: ReadModel,
     request: CandidateRequest,
     smallest: dict[str, int],
-    verdicts: dict[int, str | None],
-) -> tuple[list[str], RootScan, Counter]:
+    verdicts: dict[int, Exclusion | None],
+) -> tuple[list[str], RootScan, StageOutcome]:
     """``eligible_roots`` over the whole cloud: one verdict per root key,
     then the positions of the roots that passed, back in model order."""
     roots = model.snapshot.roots
     positions: list[int] = []
-    excluded: Counter = Counter()
+    excluded: dict[int, tuple[Exclusion | None, int]] = {}
     for key, at in model.roots_by_key.items():
-        reason = verdicts.get(key, _UNKNOWN)
-        if reason is _UNKNOWN:
-            problem = root_problem(model, roots[at[0]], request, smallest)
-            reason = verdicts[key] = None if problem is None else problem.reason
-        if reason is None:
+        problem = verdicts.get(key, _UNKNOWN)
+        if problem is _UNKNOWN:
+            problem = verdicts[key] = root_problem(model, roots[at[0]], request, smallest)
+        if problem is None:
             positions += at
         else:
-            excluded[reason] += len(at)
+            excluded[key] = (problem, len(at))
     # Each key's positions ascend: sorting merges those runs.
     positions.sort()
-    return [roots[position].uuid for position in positions], RootScan(len(roots), True), excluded
+    outcome = _roots_outcome(len(positions), excluded)
+    return [roots[position].uuid for position in positions], RootScan(len(roots), True), outcome
+
+
+def _more_room(exclusion: Exclusion, than: Exclusion) -> bool:
+    room, other = exclusion.room, than.room
+    return room is not None and (other is None or room > other)
+
+
+def _roots_outcome(
+    kept: int, excluded: Mapping[int, tuple[Exclusion | None, int]]
+) -> StageOutcome:
+    """The eligible_roots report from (exclusion, how many roots) per root key."""
+    problems = [(problem, count) for problem, count in excluded.values() if problem is not None]
+    reasons: Counter = Counter()
+    # Counted per kind of exclusion first: roots of one kind are many, and
+    # their exclusions differ only in the numbers the closest one keeps.
+    kinds: dict[tuple, tuple[Exclusion, int]] = {}
+    for problem, count in problems:
+        reasons[problem.reason] += count
+        kind = (problem.reason, problem.resource_class, problem.trait, problem.group, problem.stage)
+        closest, total = kinds.get(kind, (problem, 0))
+        if _more_room(problem, closest):
+            closest = problem
+        kinds[kind] = (closest, total + count)
+    details = merge_counts(counted(problem, weight) for problem, weight in kinds.values())
+    report = StageReport(
+        "eligible_roots", None, kept, tuple(sorted(reasons.items())), details
+    )
+    return StageOutcome(report, tuple(problem for problem, _ in problems))
 
 
 # --- Stages 2 and 3: one batch, tree by tree ----------------------------------------------
@@ -340,7 +379,13 @@ def candidates_of_batch(
             break
     outcome = reference.stage_outcome("combine", None, len(candidates), exclusions)
     counts = Counter(dict(outcome.report.excluded)) + pruned
-    report = StageReport("combine", None, len(candidates), tuple(sorted(counts.items())))
+    details = merge_counts(itertools.chain(
+        outcome.report.details,
+        (ReasonCount(reason, count) for reason, count in sorted(pruned.items())),
+    ))
+    report = StageReport(
+        "combine", None, len(candidates), tuple(sorted(counts.items())), details
+    )
     outcomes.append(reference.StageOutcome(report, outcome.exclusions))
     return candidates, outcomes
 
@@ -583,6 +628,7 @@ class _Replay:
                 yield Exclusion(
                     item.stage, item.reason, item.group, names[at],
                     item.resource_class, item.requested, item.used, item.capacity, item.trait,
+                    item.free,
                 )
                 continue
             yield _new_tuple(ReplayedCandidate, (template, names, anchor))
@@ -618,15 +664,13 @@ def find_candidates(
     seen: set[tuple] = set()
     roots = len(model.snapshot.roots)
     scan = RootScan(start=options.start % roots if limited and roots else 0)
-    verdicts: dict[int, str | None] = {}
+    verdicts: dict[int, Exclusion | None] = {}
     while not scan.exhausted and (stop_at < 0 or len(found) < stop_at):
         missing = None if stop_at < 0 else max(min_batch, _BATCH_FACTOR * (stop_at - len(found)))
         # Cheap per-root checks first: two dict lookups per tree decide
         # which trees the per-provider stages ever look at.
-        batch, scan, excluded = eligible_roots(model, request, scan, missing, verdicts)
-        outcomes.append(reference.StageOutcome(
-            StageReport("eligible_roots", None, len(batch), tuple(sorted(excluded.items()))), ()
-        ))
+        batch, scan, outcome = eligible_roots(model, request, scan, missing, verdicts)
+        outcomes.append(outcome)
         if not batch:
             continue
         # The reference stages next, on this batch only: they define what
@@ -643,7 +687,7 @@ def find_candidates(
     candidates, summaries = reference.apply_limit(
         model.snapshot, found, summaries, request.limit, options
     )
-    return CandidateResult(tuple(candidates), tuple(summaries), _explain(outcomes))
+    return CandidateResult(tuple(candidates), tuple(summaries), _explain(outcomes, roots))
 
 
 def summarize(
@@ -689,19 +733,25 @@ def _stop_at(limit: int | None, options: EngineOptions) -> int:
     return limit if bound < 0 else min(limit, bound)
 
 
-def _explain(outcomes: Sequence[reference.StageOutcome]) -> Explanation:
+def _explain(outcomes: Sequence[reference.StageOutcome], trees: int) -> Explanation:
     """Per (stage, group) counts summed over batches, plus the capacity
     misses that came closest to fitting."""
     kept: dict[tuple[str, str | None], int] = {}
     excluded: dict[tuple[str, str | None], Counter] = {}
+    details: dict[tuple[str, str | None], list[ReasonCount]] = {}
     for outcome in outcomes:
         key = (outcome.report.stage, outcome.report.group)
         kept[key] = kept.get(key, 0) + outcome.report.kept
         excluded.setdefault(key, Counter()).update(dict(outcome.report.excluded))
+        details.setdefault(key, []).extend(outcome.report.details)
     return Explanation(
         stages=tuple(
-            StageReport(stage, group, count, tuple(sorted(excluded[(stage, group)].items())))
+            StageReport(
+                stage, group, count, tuple(sorted(excluded[(stage, group)].items())),
+                merge_counts(details[(stage, group)]),
+            )
             for (stage, group), count in kept.items()
         ),
         nearest_misses=reference.nearest_misses(outcomes),
+        trees=trees,
     )

@@ -28,6 +28,7 @@ Semantics follow upstream Placement:
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 from collections import Counter, defaultdict
@@ -52,6 +53,7 @@ from stowage.candidates.results import (
     ProviderSummary,
     ResourceSummary,
     StageReport,
+    tally,
 )
 from stowage.candidates.snapshot import Provider, Snapshot
 
@@ -91,7 +93,8 @@ def stage_outcome(
     """A stage's report: what it kept, and its exclusions counted by reason."""
     counts = Counter(exclusion.reason for exclusion in exclusions)
     return StageOutcome(
-        StageReport(stage, group, kept, tuple(sorted(counts.items()))), tuple(exclusions)
+        StageReport(stage, group, kept, tuple(sorted(counts.items())), tally(exclusions)),
+        tuple(exclusions),
     )
 
 
@@ -605,7 +608,7 @@ def find_candidates(
         choices, group_outcomes = group_choices(snapshot, group, allowed_roots)
         outcomes.extend(group_outcomes)
         if not choices:
-            return CandidateResult.empty(_explain(outcomes))
+            return CandidateResult.empty(_explain(outcomes, len(snapshot.roots)))
         choices_by_group.append(choices)
     # Combination last: it is the only exponential stage, and it rechecks
     # capacity because groups add up on shared providers.
@@ -615,24 +618,29 @@ def find_candidates(
     # each remaining tree as the full answer would.
     summaries = summarize(snapshot, candidates, request.nested_aware)
     candidates, summaries = apply_limit(snapshot, candidates, summaries, request.limit, options)
-    return CandidateResult(tuple(candidates), tuple(summaries), _explain(outcomes))
+    return CandidateResult(
+        tuple(candidates), tuple(summaries), _explain(outcomes, len(snapshot.roots))
+    )
 
 
-def _explain(outcomes: Sequence[StageOutcome]) -> Explanation:
+def _explain(outcomes: Sequence[StageOutcome], trees: int) -> Explanation:
     """Stage counts, and the capacity misses that came closest to fitting."""
     return Explanation(
         stages=tuple(outcome.report for outcome in outcomes),
         nearest_misses=nearest_misses(outcomes),
+        trees=trees,
     )
 
 
 def nearest_misses(outcomes: Sequence[StageOutcome]) -> tuple[Exclusion, ...]:
     """The capacity exclusions that came closest to fitting, closest first."""
-    misses = [
-        exclusion
-        for outcome in outcomes
-        for exclusion in outcome.exclusions
-        if exclusion.shortfall is not None and exclusion.shortfall > 0
-    ]
-    misses.sort(key=lambda exclusion: exclusion.shortfall or 0)
-    return tuple(misses[:_NEAREST_MISSES])
+    # Once each: the fast engine's batches may report one kind of root twice,
+    # the same exclusion object (its verdict cache's).
+    misses: dict[int, tuple[int, int, Exclusion]] = {}
+    exclusions = (exclusion for outcome in outcomes for exclusion in outcome.exclusions)
+    for order, exclusion in enumerate(exclusions):
+        shortfall = exclusion.shortfall
+        if shortfall is not None and shortfall > 0:
+            misses.setdefault(id(exclusion), (shortfall, order, exclusion))
+    closest = heapq.nsmallest(_NEAREST_MISSES, misses.values(), key=lambda miss: miss[:2])
+    return tuple(exclusion for _, _, exclusion in closest)

@@ -3,8 +3,8 @@ explanation of how the request was narrowed down.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 
@@ -261,31 +261,112 @@ class Exclusion:
     used: int | None = None
     capacity: int | None = None
     trait: str | None = None
+    # Room left where no single inventory is named (a whole tree's best
+    # provider, ``no_room_in_tree``); else ``capacity - used``.
+    free: int | None = None
+
+    @property
+    def room(self) -> int | None:
+        """What was still free where the exclusion looked, if it says."""
+        if self.used is not None and self.capacity is not None:
+            return self.capacity - self.used
+        return self.free
 
     @property
     def shortfall(self) -> int | None:
         """How much capacity was missing, for capacity exclusions."""
-        if self.requested is None or self.used is None or self.capacity is None:
+        room = self.room
+        if self.requested is None or room is None:
             return None
-        return self.requested + self.used - self.capacity
+        return self.requested - room
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """How many items a stage excluded for one reason and one class or
+    trait; for capacity reasons, what the closest of them asked for and had
+    free (``requested``, ``free``).
+    """
+
+    reason: str
+    count: int
+    resource_class: str | None = None
+    trait: str | None = None
+    requested: int | None = None
+    free: int | None = None
+    # The request group the exclusion names, when a stage of the whole
+    # request (eligible_roots, lone_trees) names one.
+    group: str | None = None
+    # The stage that excluded them, when it reports under another one (the
+    # fast engine's lone trees, under ``combine``).
+    stage: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None, str | None, str | None]:
+        return (self.reason, self.resource_class, self.trait, self.group, self.stage)
+
+
+def counted(exclusion: Exclusion, weight: int = 1) -> ReasonCount:
+    """``exclusion`` as a count of ``weight``."""
+    return ReasonCount(
+        exclusion.reason, weight, exclusion.resource_class, exclusion.trait,
+        exclusion.requested, exclusion.room, exclusion.group, exclusion.stage,
+    )
+
+
+def tally(exclusions: Iterable[Exclusion], weight: int = 1) -> tuple[ReasonCount, ...]:
+    """``exclusions`` counted per (reason, class, trait), each ``weight`` times."""
+    return merge_counts(counted(exclusion, weight) for exclusion in exclusions)
+
+
+def merge_counts(counts: Iterable[ReasonCount]) -> tuple[ReasonCount, ...]:
+    """Counts of one key summed, keeping the closest miss's numbers (the
+    most room left); sorted by key. One new object per key, not per count:
+    a stage may merge one count per tree."""
+    totals: dict[tuple, int] = {}
+    closest: dict[tuple, ReasonCount] = {}
+    for count in counts:
+        key = count.key
+        known = closest.get(key)
+        if known is None:
+            closest[key], totals[key] = count, count.count
+            continue
+        totals[key] += count.count
+        if count.free is not None and (known.free is None or count.free > known.free):
+            closest[key] = count
+    merged = []
+    for key in sorted(closest, key=_sortable):
+        count = closest[key]
+        merged.append(count if count.count == totals[key] else replace(count, count=totals[key]))
+    return tuple(merged)
+
+
+def _sortable(key: tuple) -> tuple:
+    return tuple("" if part is None else part for part in key)
 
 
 @dataclass(frozen=True)
 class StageReport:
-    """How many items one stage kept and dropped, per reason."""
+    """How many items one stage kept and dropped, per reason; ``details``
+    splits the dropped ones by class or trait as well."""
 
     stage: str
     group: str | None
     kept: int
     excluded: tuple[tuple[str, int], ...] = ()
+    details: tuple[ReasonCount, ...] = ()
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """Counts per stage plus the nearest misses; a by-product of the run."""
+    """Counts per stage plus the nearest misses; a by-product of the run.
+
+    ``trees`` is how many trees (roots) the engine considered.
+    """
 
     stages: tuple[StageReport, ...] = ()
     nearest_misses: tuple[Exclusion, ...] = ()
+    trees: int = 0
 
 
 @dataclass(frozen=True)

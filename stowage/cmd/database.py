@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 from alembic.runtime.migration import MigrationContext
 from oslo_config import cfg
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from stowage.conf import database_url
+from stowage.storage.backends.sqlite import absent_database_file
 from stowage.storage.catalog import sync_standard_names
 from stowage.storage.database import Database, newest_schema_revision
 
@@ -83,8 +86,19 @@ def upgrade_command(conf: cfg.ConfigOpts) -> int:
 
 
 def version_command(conf: cfg.ConfigOpts) -> int:
-    """``stowage db version``: exit status 0 when current, 1 when an upgrade is due."""
-    database = Database.from_conf(conf)
+    """``stowage db version``: exit status 0 when current, 1 when an upgrade is due.
+
+    Only reads: a database that does not exist yet (an embedded SQLite file
+    not created, its state_dir neither) is reported as having no schema and
+    left uncreated.
+    """
+    url = database_url(conf, create_state_dir=False)
+    absent = absent_database_file(make_url(url))
+    if absent is not None:
+        print(f"no schema: {absent} does not exist (newest is {newest_schema_revision()}; "
+              "run 'stowage db upgrade')")
+        return 1
+    database = Database.from_url(url)
     try:
         version = schema_version(database)
     finally:
@@ -92,5 +106,5 @@ def version_command(conf: cfg.ConfigOpts) -> int:
     if version.is_current:
         print(f"{version.current} (newest)")
         return 0
-    print(f"{version.current or 'none'} (newest is {version.head}; run 'stowage db upgrade')")
+    print(f"{version.current or 'no schema'} (newest is {version.head}; run 'stowage db upgrade')")
     return 1

@@ -6,6 +6,8 @@
     stowage db import --from UPSTREAM_URL [--config-file FILE]... [TRANSFER OPTIONS]
     stowage db export --to UPSTREAM_URL [--config-file FILE]... [TRANSFER OPTIONS]
     stowage db copy --from URL --to URL [--overwrite] [TRANSFER OPTIONS]
+    stowage openapi [--microversion X.Y]
+    stowage explain QUERY [--microversion X.Y] [--config-file FILE]...
 
 Without ``--config-file``, the usual files are read if they exist
 (``/etc/placement/placement.conf``, ``/etc/stowage/stowage.conf``); with no
@@ -19,31 +21,59 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from oslo_config import cfg
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from stowage import errors
+from stowage.api.versions import MAX_VERSION, MIN_VERSION, Version
 from stowage.cmd import database, serve, transfer
 from stowage.conf import DEFAULT_CONFIG_FILES, build_conf
+from stowage.storage.database import DatabaseCannotStore
+
+# argparse names a type in its error by the function's __name__ ("invalid
+# _port value"); each of these raises ArgumentTypeError, whose message argparse
+# prints as it is, after the option's name.
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+        raise argparse.ArgumentTypeError(f"not a TCP port (0 to 65535): {text!r}")
     return value
+
+
+def _microversion(text: str) -> Version:
+    try:
+        version = Version.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a microversion (X.Y): {text!r}") from None
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise argparse.ArgumentTypeError(
+            f"{version} is not served (this is {MIN_VERSION} to {MAX_VERSION})"
+        )
+    return version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +128,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     version_parser.set_defaults(run=lambda conf, _args: database.version_command(conf))
     _add_transfer_commands(db_commands, config)
+
+    openapi_parser = commands.add_parser(
+        "openapi",
+        help="print the API's OpenAPI 3.1 description",
+        description="Print the OpenAPI 3.1 description of the API at one microversion, as "
+        "GET /stowage/openapi.json serves it.",
+    )
+    openapi_parser.add_argument(
+        "--microversion",
+        type=_microversion,
+        default=MAX_VERSION,
+        metavar="X.Y",
+        help=f"the microversion to describe, {MIN_VERSION} to {MAX_VERSION} "
+        "(default: %(default)s)",
+    )
+    openapi_parser.set_defaults(run=_run_openapi, config_file=[])
+
+    explain_parser = commands.add_parser(
+        "explain",
+        parents=[config],
+        help="say why an allocation-candidates query finds nothing",
+        description="Run a GET /allocation_candidates query string against the configured "
+        "database and print how many trees fit and, when none does, why, with the nearest "
+        "misses. Exit status 0 when something fits, 1 when nothing does, 2 for a query "
+        "the API would refuse.",
+    )
+    explain_parser.add_argument(
+        "query", metavar="QUERY", help="the query string, e.g. 'resources=VCPU:4&required=...'"
+    )
+    explain_parser.add_argument(
+        "--microversion",
+        type=_microversion,
+        default=MAX_VERSION,
+        metavar="X.Y",
+        help="the microversion to read the query at (default: %(default)s)",
+    )
+    explain_parser.set_defaults(run=_run_explain)
     return parser
 
 
@@ -197,6 +264,19 @@ def _run_serve(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
     return serve.serve(conf, listen)
 
 
+def _run_openapi(_conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    from stowage.api import openapi
+
+    sys.stdout.buffer.write(openapi.document_text(args.microversion))
+    return 0
+
+
+def _run_explain(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    from stowage.cmd import explain
+
+    return explain.explain_command(conf, args.query, args.microversion)
+
+
 def _version() -> str:
     try:
         return metadata.version("stowage")
@@ -205,22 +285,45 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``stowage`` console script; returns the exit status."""
+    """Entry point of the ``stowage`` console script; returns the exit status.
+
+    An operator's mistake ends in one line on stderr, never a traceback: a
+    configuration error exits with status 2, a database error with 1.
+    """
     args = build_parser().parse_args(argv)
     try:
         # An explicit --config-file replaces the default locations, as with
         # upstream's commands; None lets build_conf look in the usual places.
         conf = build_conf(config_files=args.config_file)
     except (cfg.Error, OSError) as error:
-        print(f"stowage: configuration error: {error}", file=sys.stderr)
-        return 2
+        return _configuration_error(error)
     try:
         return args.run(conf, args)
-    except SQLAlchemyError as error:
+    except cfg.Error as error:
+        # [stowage] state_dir is checked when the database is first opened,
+        # so that commands that never open it never fail on it.
+        return _configuration_error(error)
+    except (SQLAlchemyError, errors.DatabaseUnavailable) as error:
         # An unreachable or misconfigured database is an operator's problem,
         # not a bug: one line, no traceback.
-        print(f"stowage: database error: {error}", file=sys.stderr)
+        print(f"stowage: database error: {_database_problem(error)}", file=sys.stderr)
         return 1
+
+
+def _configuration_error(error: Exception) -> int:
+    print(f"stowage: configuration error: {error}", file=sys.stderr)
+    return 2
+
+
+def _database_problem(error: SQLAlchemyError | errors.DatabaseUnavailable) -> str:
+    """What went wrong, for the operator: which database, and its own words (first line)."""
+    if isinstance(error, DatabaseCannotStore):
+        return error.operator_message
+    text = str(error)
+    cause = error.__cause__
+    if isinstance(error, errors.DatabaseUnavailable) and isinstance(cause, DBAPIError):
+        text = f"{text} ({cause.orig})"
+    return text.strip().splitlines()[0]
 
 
 if __name__ == "__main__":

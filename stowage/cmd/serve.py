@@ -9,13 +9,16 @@ Why gunicorn's gthread workers: see docs/decisions.md.
 from __future__ import annotations
 
 import ipaddress
-import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from gunicorn.app.base import BaseApplication
 from oslo_config import cfg
+from oslo_log import log as oslo_log
 
 from stowage.api import auth
 from stowage.api.app import create_app
@@ -27,7 +30,7 @@ DEFAULT_THREADS = 4
 
 NOAUTH2_WARNING = """\
 WARNING: authentication is OFF ([api] auth_strategy = noauth2).
-WARNING: any x-auth-token is trusted; 'x-auth-token: admin' is an administrator.
+WARNING: any x-auth-token is trusted; 'x-auth-token: admin' has the admin role.
 WARNING: listening on loopback only ({address}). Set [api] auth_strategy = keystone
 WARNING: and [keystone_authtoken] in a config file before serving anyone else.
 """
@@ -169,6 +172,38 @@ def gunicorn_settings(listen: Listen, worker_class: str = WORKER_CLASS) -> dict:
     }
 
 
+def setup_logging(conf: cfg.ConfigOpts) -> None:
+    """Logging as placement.conf's oslo.log options say (``[DEFAULT] debug``,
+    ``log_file``, ``log_dir``, ``use_json``, ``log_config_append``...), as
+    upstream's service reads them: without a file, to standard output.
+    Set up before gunicorn forks, so every worker inherits it."""
+    oslo_log.setup(conf, "stowage", fix_eventlet=False)
+
+
+def share_metrics_between_workers() -> str:
+    """Set up prometheus_client's multiprocess mode for gunicorn's workers:
+    a private, empty directory in ``PROMETHEUS_MULTIPROC_DIR`` (which the
+    workers inherit; prometheus_client reads nothing else), where each
+    worker keeps its counters and ``GET /metrics`` sums them. Returns it;
+    the caller removes it when gunicorn stops."""
+    # A fresh directory each start: counts of an earlier run never add in.
+    directory = tempfile.mkdtemp(prefix="stowage-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    from prometheus_client import values
+
+    # prometheus_client picks how to keep values when it is first imported,
+    # which Stowage's imports may have done before this directory existed.
+    values.ValueClass = values.get_value_class()
+    return directory
+
+
+def worker_exited(server, worker) -> None:
+    """gunicorn's child_exit hook: a dead worker's live gauges go with it."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
     """Check, prepare the database, then run gunicorn until it is stopped."""
     try:
@@ -178,6 +213,9 @@ def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
     except ServeRefused as refused:
         print(f"stowage serve: {refused}", file=sys.stderr)
         return 2
+    # Before the banner: a state_dir that cannot hold the database is a
+    # configuration error (ConfigurationError), reported alone.
+    database = Database.from_conf(conf)
     if strategy == "noauth2":
         sys.stderr.write(NOAUTH2_WARNING.format(address=listen.address))
     else:
@@ -188,12 +226,7 @@ def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
         )
     sys.stderr.flush()
 
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    )
-    database = Database.from_conf(conf)
+    setup_logging(conf)
     try:
         migrate = conf.placement_database.sync_on_startup
         if not migrate and not schema_version(database).is_current:
@@ -208,5 +241,10 @@ def serve(conf: cfg.ConfigOpts, listen: Listen) -> int:
         # Nothing opened here may be inherited by the workers.
         database.dispose()
 
-    GunicornServer(conf, gunicorn_settings(listen)).run()
+    metrics_dir = share_metrics_between_workers()
+    try:
+        settings = {**gunicorn_settings(listen), "child_exit": worker_exited}
+        GunicornServer(conf, settings).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

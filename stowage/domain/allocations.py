@@ -212,7 +212,8 @@ def write_allocations(
 
     Checks run in upstream's order: consumer generations, then providers
     exist, then resource classes exist, then inventory and capacity. Raises
-    ``ProviderRaceLost`` (retryable) if a provider generation moved.
+    ``ProviderRaceLost`` (retryable) if a provider generation moved, and
+    ``AllocationTargetGone`` (retryable) if a provider was deleted.
     """
     apply_write(connection, prepare_write(connection, requests), leads)
 
@@ -257,8 +258,9 @@ def prepare_write(connection: Connection, requests: list[ConsumerAllocations]) -
 
 
 def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageLeads) -> None:
-    """Check classes and capacity, then write the prepared allocations and
-    move the generations; consumers left with nothing are deleted.
+    """Check classes and capacity, then move the consumers' generations,
+    write the prepared allocations and move the providers' generations;
+    consumers left with nothing are deleted.
 
     One read serves every check (``inventory_usage``); a consumer this
     write created holds nothing to delete and needs no generation bump.
@@ -274,9 +276,21 @@ def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageL
         connection, [provider.id for provider in prepared.providers.values()], names, earlier
     )
     wanted = _resolve(connection, names, inventory, prepared, leads)
+    check_fits(wanted, inventory)
+    # Consumer generations move before any allocation row, as DELETE
+    # /allocations locks the consumer first: a consumer deleted since it
+    # was read fails its compare-and-swap (ConsumerGenerationConflict)
+    # rather than the new rows their foreign key, and a delete waiting on
+    # the row sees what this write left. Provider generations move last,
+    # as before, so that claims of one provider hold its row no longer
+    # than they must; a provider deleted meanwhile makes the insert
+    # ``AllocationTargetGone``, a retry that finds it missing. Each set
+    # in id order, so that concurrent writers lock rows in the same order.
+    for consumer in sorted(prepared.visited, key=lambda row: row.id):
+        if consumer.id not in prepared.created:
+            consumer_domain.bump_generation(connection, consumer, leads.conflict)
     if earlier:
         allocation_storage.delete_allocations_of_consumers(connection, earlier)
-    check_fits(wanted, inventory)
     allocation_storage.insert_allocations(
         connection,
         [
@@ -284,15 +298,11 @@ def apply_write(connection: Connection, prepared: PreparedWrite, leads: MessageL
             for item in wanted
         ],
     )
-    # Ordered by id so that concurrent writers lock rows in the same order.
     for provider_id in sorted(prepared.touched):
         try:
             increment_generation(connection, prepared.touched[provider_id])
         except errors.ConcurrentUpdate:
             raise ProviderRaceLost() from None
-    for consumer in sorted(prepared.visited, key=lambda row: row.id):
-        if consumer.id not in prepared.created:
-            consumer_domain.bump_generation(connection, consumer, leads.conflict)
     emptied = [
         consumer.id
         for request, consumer in zip(prepared.requests, prepared.consumers, strict=True)
@@ -381,10 +391,13 @@ def delete_consumer_allocations(connection: Connection, consumer_uuid: str) -> N
 
     Provider generations are left alone, as upstream does: freeing resources
     can never over-commit. Raises ``NotFound`` if the consumer holds nothing.
+    The consumer's row is locked first, as writers of its allocations bump
+    it first: a delete waiting on a move of the consumer deletes what the
+    move left, not only the rows it saw before.
     """
-    consumer = consumer_storage.find_consumer(connection, consumer_uuid)
-    if consumer is None or not allocation_storage.delete_allocations_of_consumers(
-        connection, [consumer.id]
+    consumer_id = consumer_storage.lock_consumer(connection, consumer_uuid)
+    if consumer_id is None or not allocation_storage.delete_allocations_of_consumers(
+        connection, [consumer_id]
     ):
         raise errors.NotFound(f"No allocations for consumer '{consumer_uuid}'")
-    consumer_storage.delete_consumers_without_allocations(connection, [consumer.id])
+    consumer_storage.delete_consumers_without_allocations(connection, [consumer_id])

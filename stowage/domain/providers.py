@@ -190,11 +190,27 @@ def delete_provider(connection: Connection, uuid: str) -> None:
     """Delete the provider with its inventories, traits and aggregate links.
 
     Raises ``NotFound``, ``CannotDeleteParent`` while it has children and
-    ``ResourceProviderInUse`` while it has allocations.
+    ``ResourceProviderInUse`` while it has allocations, also when one of
+    them arrives while the delete runs. Raises ``TransactionAborted`` (the
+    request runs again) if what refused the delete has gone again.
     """
     provider = storage.find_provider(connection, uuid)
     if provider is None:
         raise errors.NotFound(f"No resource provider with uuid {uuid} found for delete")
+    _refuse_while_in_use(connection, provider, uuid)
+    if not storage.delete_provider_rows(connection, provider):
+        # A child or a claim committed after the checks, and the foreign
+        # keys refused: writes run at READ COMMITTED, so the checks see it now.
+        _refuse_while_in_use(connection, provider, uuid)
+        raise errors.TransactionAborted(
+            f"Resource provider {uuid} changed while being deleted; please retry."
+        )
+
+
+def _refuse_while_in_use(connection: Connection, provider: ProviderRow, uuid: str) -> None:
+    """Raise ``CannotDeleteParent`` or ``ResourceProviderInUse``, checked in
+    upstream's order, unless nothing keeps the provider from being deleted;
+    the messages name it as the request did (``uuid``)."""
     if storage.has_children(connection, provider):
         raise errors.CannotDeleteParent(
             f"Unable to delete parent resource provider {uuid}: "
@@ -204,7 +220,6 @@ def delete_provider(connection: Connection, uuid: str) -> None:
         raise errors.ResourceProviderInUse(
             f"Unable to delete resource provider {uuid}: Resource provider has allocations."
         )
-    storage.delete_provider_rows(connection, provider)
 
 
 def list_providers(connection: Connection, query: ProviderQuery) -> list[ProviderRecord]:

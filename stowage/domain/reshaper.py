@@ -13,7 +13,9 @@ are checked:
 3. final inventories: each provider gets exactly its new inventories, which
    fails if allocations still consume something removed.
 
-Each step bumps the generations of the providers it touches, as upstream does.
+Each step bumps the generations of the providers it touches, as upstream does,
+by compare-and-swap from the generation the client sent for each inventory
+provider: a write that moved one after the reshape checked it makes it a 409.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def reshape(
     the inventory providers, then what ``prepare_write`` raises (consumer
     generations, allocation providers), ``UnknownResourceClassInRequest``,
     what ``apply_write`` raises, ``ClassesInUse`` when removed inventory is
-    still allocated, and ``AllocationWriteConflict`` on a lost race.
+    still allocated, and ``AllocationWriteConflict`` on a lost race (a
+    generation that moved after the checks, even one the client sent).
     """
     allocation_domain.run_allocation_write(
         database,
@@ -67,6 +70,15 @@ def _reshape(
     replacements: list[InventoryReplacement],
     allocations: list[ConsumerAllocations],
 ) -> None:
+    # Each inventory provider with the generation this transaction expects
+    # of it, starting from the one the client sent: the first
+    # compare-and-swap on it starts from there, so a write committed after
+    # the check below (a claim while the consumers are created) makes the
+    # reshape a 409 instead of being built upon. A swap that succeeds
+    # row-locks the provider until commit, so the capacity checks see what
+    # the client saw plus this reshape's own changes.
+    providers: dict[int, ProviderRow] = {}
+    provider_ids: list[int] = []
     for replacement in replacements:
         provider = find_provider(connection, replacement.provider_uuid)
         if provider is None:
@@ -77,6 +89,8 @@ def _reshape(
             )
         # Microversion 1.30+ always allows reserved == total (1.26's rule).
         check_capacity(provider.uuid, replacement.inventories, reserved_may_equal_total=True)
+        providers[provider.id] = provider
+        provider_ids.append(provider.id)
     prepared = allocation_domain.prepare_write(connection, allocations)
     names = [inventory.resource_class for replacement in replacements for inventory in replacement.inventories]
     known = catalog.resource_class_ids(connection, set(names))
@@ -84,37 +98,40 @@ def _reshape(
         if name not in known:
             raise errors.UnknownResourceClassInRequest(name, LEADS.unknown_class)
 
-    for replacement in replacements:
-        # An empty replacement would only repeat the current inventory.
-        if replacement.inventories:
-            provider = _current(connection, replacement.provider_uuid)
-            set_inventories(connection, provider, _union(connection, provider, replacement.inventories))
-
     try:
-        allocation_domain.apply_write(connection, _seen_after_interim(connection, prepared), LEADS)
-    except allocation_domain.ProviderRaceLost:
+        for replacement, provider_id in zip(replacements, provider_ids, strict=True):
+            # An empty replacement would only repeat the current inventory.
+            if replacement.inventories:
+                provider = providers[provider_id]
+                generation = set_inventories(
+                    connection, provider, _union(connection, provider, replacement.inventories)
+                )
+                providers[provider_id] = replace(provider, generation=generation)
+
+        prepared = _with_generations(prepared, providers)
+        allocation_domain.apply_write(connection, prepared, LEADS)
+        # apply_write bumped each provider it touched once.
+        for provider_id, provider in prepared.touched.items():
+            if provider_id in providers:
+                providers[provider_id] = replace(provider, generation=provider.generation + 1)
+
+        for replacement, provider_id in zip(replacements, provider_ids, strict=True):
+            set_inventories(
+                connection, providers[provider_id], replacement.inventories, in_use_lead=LEADS.conflict
+            )
+    except (allocation_domain.ProviderRaceLost, errors.ProviderGenerationMoved):
         raise errors.AllocationWriteConflict(LEADS.conflict) from None
 
-    for replacement in replacements:
-        provider = _current(connection, replacement.provider_uuid)
-        set_inventories(connection, provider, replacement.inventories, in_use_lead=LEADS.conflict)
 
-
-def _seen_after_interim(
-    connection: Connection, prepared: allocation_domain.PreparedWrite
+def _with_generations(
+    prepared: allocation_domain.PreparedWrite, providers: dict[int, ProviderRow]
 ) -> allocation_domain.PreparedWrite:
-    """``prepared`` with its providers read again: the interim inventories
-    bumped their generations in this transaction."""
-    providers = {uuid: _current(connection, uuid) for uuid in prepared.providers}
-    touched = {provider.id: provider for provider in providers.values() if provider.id in prepared.touched}
-    return replace(prepared, providers=providers, touched=touched)
-
-
-def _current(connection: Connection, provider_uuid: str) -> ProviderRow:
-    """The provider as this transaction now sees it (with the generations it bumped)."""
-    provider = find_provider(connection, provider_uuid)
-    assert provider is not None  # checked above, and rows we updated stay locked
-    return provider
+    """``prepared`` with the inventory providers (``providers``, by id) as the
+    reshape left them, with the generations it expects; the others stay as
+    ``prepare_write`` read them."""
+    merged = {uuid: providers.get(provider.id, provider) for uuid, provider in prepared.providers.items()}
+    touched = {provider.id: provider for provider in merged.values() if provider.id in prepared.touched}
+    return replace(prepared, providers=merged, touched=touched)
 
 
 def _union(connection: Connection, provider: ProviderRow, new: list[Inventory]) -> list[Inventory]:

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import BindParameter, Connection, Select, bindparam, case, delete, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
 
-from stowage import rules
+from stowage import errors, rules
 from stowage.storage.common import utcnow
 from stowage.storage.schema import (
     allocations,
@@ -243,22 +244,41 @@ def delete_allocations_of_consumers(connection: Connection, consumer_ids: Iterab
     return result.rowcount
 
 
+class AllocationTargetGone(errors.TransactionAborted):
+    """A provider or resource class that new allocations name was deleted
+    after the write read it, and the foreign keys refused the rows: the
+    transaction is over (PostgreSQL ends it at the failed INSERT) and a
+    fresh run of the write finds what is missing."""
+
+    def __init__(self) -> None:
+        super().__init__("A provider or resource class was deleted by another request; please retry.")
+
+
 def insert_allocations(connection: Connection, rows: list[NewAllocation]) -> None:
+    """Insert ``rows`` in one statement.
+
+    Raises ``AllocationTargetGone`` when a foreign key refuses them. Their
+    consumers are the caller's: created, or generation-bumped (so locked),
+    in this transaction.
+    """
     if not rows:
         return
     now = utcnow()
     # One multi-row INSERT: an executemany runs one statement per row.
-    connection.execute(
-        insert(allocations).values(
-            [
-                {
-                    "resource_provider_id": row.provider_id,
-                    "consumer_id": row.consumer_id,
-                    "resource_class_id": row.resource_class_id,
-                    "used": row.used,
-                    "created_at": now,
-                }
-                for row in rows
-            ]
+    try:
+        connection.execute(
+            insert(allocations).values(
+                [
+                    {
+                        "resource_provider_id": row.provider_id,
+                        "consumer_id": row.consumer_id,
+                        "resource_class_id": row.resource_class_id,
+                        "used": row.used,
+                        "created_at": now,
+                    }
+                    for row in rows
+                ]
+            )
         )
-    )
+    except IntegrityError:
+        raise AllocationTargetGone() from None

@@ -105,6 +105,23 @@ def find_consumer(connection: Connection, uuid: str) -> ConsumerRow | None:
     return ConsumerRow(*row) if row else None
 
 
+def lock_consumer(connection: Connection, uuid: str) -> int | None:
+    """Row-lock the consumer with ``uuid`` until the transaction ends; its
+    id, or None if there is none.
+
+    ``SELECT id FROM consumers WHERE uuid = :uuid FOR UPDATE``
+
+    A writer of its allocations bumps this row before touching them, so
+    whoever locks it next waits for that writer and then, under READ
+    COMMITTED, reads the allocations it left. SQLite ignores FOR UPDATE
+    (its writes are serial already).
+    """
+    return connection.execute(_LOCK_CONSUMER, {"uuid": uuid}).scalar()
+
+
+_LOCK_CONSUMER = select(consumers.c.id).where(consumers.c.uuid == bindparam("uuid")).with_for_update()
+
+
 @dataclass(frozen=True)
 class ConsumerLookup:
     """A consumer (None if unknown) and the ids of the project, user and

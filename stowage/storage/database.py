@@ -15,13 +15,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from oslo_config import cfg
-from sqlalchemy import Connection, make_url
+from sqlalchemy import URL, Connection, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from stowage import errors
 from stowage.conf import database_url
 from stowage.storage.backends import Backend, backend_for
+from stowage.storage.backends.sqlite import database_file
 from stowage.storage.common import apply_revision_bump
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -37,6 +38,25 @@ def newest_schema_revision() -> str:
 LOG = logging.getLogger(__name__)
 
 _UNAVAILABLE = "The database cannot be reached just now; please retry."
+
+
+class DatabaseCannotStore(errors.DatabaseUnavailable):
+    """The database cannot store anything (a SQLite file that cannot be opened
+    or written, a full disk): a 503 for clients, whose message names no file.
+
+    ``database`` names it for the operator (the SQLite file, or the URL
+    without its password), in ``operator_message``: the log and the
+    ``stowage`` command's error line.
+    """
+
+    def __init__(self, problem: str, database: str) -> None:
+        super().__init__(f"The database cannot store anything just now: {problem}.")
+        self.problem = problem
+        self.database = database
+
+    @property
+    def operator_message(self) -> str:
+        return f"The database {self.database} cannot store anything: {self.problem}"
 
 
 class Database:
@@ -141,13 +161,11 @@ class Database:
             raise errors.DatabaseUnavailable(_UNAVAILABLE) from error
         problem = self.backend.storage_problem(error)
         if problem is not None:
+            failure = DatabaseCannotStore(problem, _named_for_operators(self.engine.url))
             # The operator learns which database from the log; clients are
             # told no file paths.
-            LOG.error("The database %s cannot store anything: %s",
-                      self.engine.url.render_as_string(hide_password=True), problem)
-            raise errors.DatabaseUnavailable(
-                f"The database cannot store anything just now: {problem}."
-            ) from error
+            LOG.error("%s", failure.operator_message)
+            raise failure from error
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent).
@@ -165,3 +183,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _named_for_operators(url: URL) -> str:
+    """The file a SQLite URL names, or else the URL without its password."""
+    return database_file(url) or url.render_as_string(hide_password=True)

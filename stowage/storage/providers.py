@@ -135,8 +135,8 @@ _NEXT_GENERATION = (
 def increment_generation(connection: Connection, provider: ProviderRow) -> int:
     """Bump the provider's generation if it is still ``provider.generation``.
 
-    Raises ``ConcurrentUpdate`` when another writer got there first; returns
-    the new generation. Also bumps the data revision.
+    Raises ``ProviderGenerationMoved`` when another writer got there first;
+    returns the new generation. Also bumps the data revision.
 
     ``UPDATE resource_providers SET generation = :g + 1, updated_at = now
     WHERE id = :id AND generation = :g``
@@ -147,10 +147,7 @@ def increment_generation(connection: Connection, provider: ProviderRow) -> int:
          "now": utcnow()},
     )
     if result.rowcount != 1:
-        raise errors.ConcurrentUpdate(
-            f"resource provider generation conflict: provider {provider.uuid} "
-            "was updated by another request. Please refresh and try again."
-        )
+        raise errors.ProviderGenerationMoved(provider.uuid, provider.generation)
     return provider.generation + 1
 
 
@@ -335,27 +332,28 @@ def has_allocations(connection: Connection, provider: ProviderRow) -> bool:
     ).first() is not None
 
 
-def delete_provider_rows(connection: Connection, provider: ProviderRow) -> None:
+def delete_provider_rows(connection: Connection, provider: ProviderRow) -> bool:
     """Delete the provider with its inventories, trait and aggregate links.
 
-    Raises ``CannotDeleteParent`` if a child or an allocation appeared after
-    the caller's checks (the foreign keys refuse the delete).
+    False, having deleted nothing, if the foreign keys refuse it: a child
+    or an allocation committed after the caller's checks. A savepoint keeps
+    the transaction usable (PostgreSQL aborts it on the error otherwise),
+    so the caller can look again for what refused it.
     """
-    for table in (inventories, provider_aggregates, provider_traits):
-        connection.execute(delete(table).where(table.c.resource_provider_id == provider.id))
-    # A root references itself; clear that so the row can go.
-    connection.execute(
-        update(resource_providers)
-        .where(resource_providers.c.id == provider.id)
-        .values(root_provider_id=None)
-    )
     try:
-        connection.execute(delete(resource_providers).where(resource_providers.c.id == provider.id))
+        with connection.begin_nested():
+            for table in (inventories, provider_aggregates, provider_traits):
+                connection.execute(delete(table).where(table.c.resource_provider_id == provider.id))
+            # A root references itself; clear that so the row can go.
+            connection.execute(
+                update(resource_providers)
+                .where(resource_providers.c.id == provider.id)
+                .values(root_provider_id=None)
+            )
+            connection.execute(delete(resource_providers).where(resource_providers.c.id == provider.id))
     except IntegrityError:
-        raise errors.Conflict(
-            f"Unable to delete resource provider {provider.uuid}: it gained child "
-            "providers or allocations while being deleted."
-        ) from None
+        return False
+    return True
 
 
 # --- name lookups for filters -----------------------------------------------------

@@ -97,6 +97,34 @@ def test_an_inventory_past_the_column_is_a_400(client, provider, total):
     assert error_of(client.put(f"/resource_providers/{PROVIDER}/inventories", body))
 
 
+# A ratio whose capacity overflows to -infinity (found by schemathesis; upstream
+# 500s on it too), and the non-numbers the standard library's JSON reads.
+RATIOS = ["-1.077667239901453e+308", "-Infinity", "NaN"]
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+@pytest.mark.parametrize(("method", "route", "body"), [
+    ("POST", "/inventories", '{"resource_class": "DISK_GB", "total": 149594941, "allocation_ratio": %s}'),
+    ("PUT", "/inventories/VCPU",
+     '{"resource_provider_generation": 1, "total": 149594941, "allocation_ratio": %s}'),
+    ("PUT", "/inventories", '{"resource_provider_generation": 1, "inventories": '
+                            '{"VCPU": {"total": 149594941, "allocation_ratio": %s}}}'),
+])
+def test_a_ratio_leaving_no_finite_capacity_is_a_400_that_writes_nothing(
+    client, provider, ratio, method, route, body
+):
+    path = f"/resource_providers/{PROVIDER}"
+    answer = client.request(method, path + route, raw=(body % ratio).encode(),
+                            headers={"content-type": "application/json"})
+    assert answer.status == 400, answer.body
+    assert error_of(answer)["code"] == "placement.undefined_code"
+    assert client.get(f"{path}/inventories").json() == {
+        "resource_provider_generation": 1,
+        "inventories": {"VCPU": {"total": 8, "reserved": 0, "min_unit": 1, "max_unit": 2147483647,
+                                 "step_size": 1, "allocation_ratio": 1.0}},
+    }
+
+
 # --- NUL characters -------------------------------------------------------------------
 
 

@@ -71,6 +71,12 @@ def test_the_root_document_is_served_without_a_token(keystone_app):
     assert answer.json()["versions"][0]["max_version"] == "1.39"
 
 
+def test_the_apis_description_is_served_without_a_token(keystone_app):
+    answer = Client(keystone_app, token=None, version=None).get("/stowage/openapi.json")
+    assert answer.status == 200
+    assert answer.json()["info"]["version"] == "1.39"
+
+
 def test_a_request_without_a_token_gets_keystonemiddlewares_401(keystone_app):
     answer = Client(keystone_app, token=None).get("/resource_providers")
     assert answer.status == 401

@@ -19,6 +19,7 @@ from gabbi import fixture
 
 from stowage.api.app import create_app
 from stowage.api.policy import list_rules
+from tests.contract import Described
 from tests.support import Client, open_test_database, reset_database, test_conf
 
 # The app of the suite currently running; gabbi builds its intercept before
@@ -39,7 +40,7 @@ class LazyApp:
     def __call__(self, environ, start_response):
         if _current_app is None:
             raise RuntimeError("no Stowage fixture is running")
-        return _current_app(environ, start_response)
+        return Described(_current_app)(environ, start_response)
 
 
 def setup_app():

@@ -178,7 +178,7 @@ def test_the_installed_command_exits_with_status_2(tmp_path):
 def test_the_wsgi_entry_point_answers_placements_503_and_logs_why(tmp_path, caplog):
     config = write_config(tmp_path, "auth_type = password\n")
     with caplog.at_level(logging.CRITICAL, logger="stowage.wsgi"):
-        application = wsgi.make_application(config_files=[str(config)])
+        application = wsgi.make_application(config_files=[str(config)], configure_logging=False)
     assert "auth_url is not set" in caplog.text
     statuses = []
     body = b"".join(

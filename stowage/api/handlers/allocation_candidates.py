@@ -1,13 +1,14 @@
 """GET /allocation_candidates (1.10+): the handler and its serialiser."""
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 
 import orjson
 
-from stowage.api import policy
+from stowage.api import explanation, policy
 from stowage.api import versions as v
 from stowage.api.http import Request, Response
 from stowage.api.schemas import allocation_candidates as schemas
@@ -24,19 +25,15 @@ from stowage.candidates.results import (
 from stowage.domain import candidates
 from stowage.storage.common import utcnow
 
+LOG = logging.getLogger(__name__)
+
 
 def list_candidates(request: Request, services) -> Response:
     """Every way to satisfy the requested groups, with provider summaries."""
-    services.authorize(request, policy.ALLOCATION_CANDIDATES_LIST)
-    validate_query(request, schemas.query_schema(request.version))
-    candidate_request = schemas.parse_request(request)
-    with services.database.read(consistent=True) as connection:
-        result = candidates.find_candidates(
-            connection,
-            candidate_request,
-            engine_options(services.conf),
-            finder=services.candidate_finder,
-        )
+    candidate_request, result = find(request, services)
+    if not result.candidates:
+        LOG.info("%s: no allocation candidates: %s",
+                 request.request_id, explanation.summary(result, candidate_request))
     pieces = body_pieces(result, candidate_request, request.version)
     # A large answer goes out piece by piece as it is written (its whole
     # text would be gigabytes on wide trees); others with their length.
@@ -47,6 +44,23 @@ def list_candidates(request: Request, services) -> Response:
     if request.version >= v.CACHE_HEADERS:
         response.set_last_modified(utcnow())
     return response
+
+
+def find(request: Request, services) -> tuple[CandidateRequest, CandidateResult]:
+    """The parsed request and the engine's result for it (with its
+    explanation); also what ``GET /stowage/allocation_candidates/explain``
+    answers from."""
+    services.authorize(request, policy.ALLOCATION_CANDIDATES_LIST)
+    validate_query(request, schemas.query_schema(request.version))
+    candidate_request = schemas.parse_request(request)
+    with services.database.read(consistent=True) as connection:
+        result = candidates.find_candidates(
+            connection,
+            candidate_request,
+            engine_options(services.conf),
+            finder=services.candidate_finder,
+        )
+    return candidate_request, result
 
 
 def engine_options(conf) -> EngineOptions:

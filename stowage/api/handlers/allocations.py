@@ -92,7 +92,9 @@ def _path_consumer(request: Request) -> str:
 def show_allocations(request: Request, services) -> Response:
     """GET /allocations/{consumer}: an unknown consumer holds nothing (200, not 404)."""
     services.authorize(request, policy.ALLOCATIONS_LIST)
-    with services.database.read() as connection:
+    # One snapshot: the allocations and their consumer are two reads, and a
+    # delete between them would show allocations without their consumer.
+    with services.database.read(consistent=True) as connection:
         holdings = allocation_domain.consumer_holdings(connection, _path_consumer(request))
     body = serialize_consumer_allocations(request, holdings)
     return _with_cache_headers(request, body, holdings.last_modified)
@@ -101,7 +103,8 @@ def show_allocations(request: Request, services) -> Response:
 def list_provider_allocations(request: Request, services) -> Response:
     """GET /resource_providers/{uuid}/allocations"""
     services.authorize(request, policy.PROVIDER_ALLOCATIONS_LIST)
-    with services.database.read() as connection:
+    # One snapshot for the allocations, their consumers and the generation.
+    with services.database.read(consistent=True) as connection:
         holdings = allocation_domain.provider_holdings(connection, request.route_args["uuid"])
     body = serialize_provider_allocations(request, holdings)
     return _with_cache_headers(request, body, holdings.last_modified)

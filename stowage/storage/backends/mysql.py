@@ -33,6 +33,17 @@ fails as it does elsewhere instead of being truncated, plus
 NO_AUTO_VALUE_ON_ZERO, so that the standard resource class VCPU keeps the
 id 0 that os-resource-classes gives it.
 
+A server that stops answering is given up on, so that a request is a 503
+in bounded time rather than a hang. PyMySQL's ``connect_timeout`` bounds
+only the TCP connect, and it reads the server's greeting and the rest of
+the handshake under ``read_timeout``; here the handshake's reads are
+bounded by ``connect_timeout`` too (a hung or stopped server accepts
+connections and never greets), and every later read by ``read_timeout``,
+every write by ``write_timeout``. Each may be set in the URL's query, in
+whole seconds (``?connect_timeout=5&read_timeout=30``). A timed-out read
+closes the connection and is error 2013, a disconnect to SQLAlchemy, so
+the pool replaces it.
+
 Tables are created in InnoDB with utf8mb4 and a binary, no-pad collation,
 so that names, uuids and external ids compare exactly as on the other
 backends: 'CUSTOM_A' and 'CUSTOM_a' are two traits, and 'host' and 'host '
@@ -68,12 +79,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
-from stowage.storage.backends.pool import ping_after_idle
+from stowage.storage.backends.pool import ping_after_idle, url_seconds
 from stowage.storage.schema import changes, revision
 
 SQL_MODE = "TRADITIONAL,NO_AUTO_VALUE_ON_ZERO"
-# ER_LOCK_DEADLOCK (also Galera's certification failure) and ER_LOCK_WAIT_TIMEOUT.
-_TRANSIENT_ERRORS = {1213, 1205}
+# ER_LOCK_DEADLOCK (also Galera's certification failure), ER_LOCK_WAIT_TIMEOUT
+# and ER_AUTOINC_READ_FAILED, which is how InnoDB reports a deadlock on a
+# table's AUTO-INC lock (the change feed's INSERT ... SELECT takes it):
+# the transaction is rolled back as for 1213.
+_TRANSIENT_ERRORS = {1213, 1205, 1467}
 # ER_DUP_ENTRY and ER_DUP_ENTRY_WITH_KEY_NAME.
 _DUPLICATE_KEY_ERRORS = {1062, 1586}
 # Exact (binary) and no-pad first: MariaDB's, then MySQL 8's; utf8mb4_bin
@@ -96,22 +110,43 @@ _MIGRATION_LOCK_NAME = "LEFT(CONCAT('stowage.migrations.', DATABASE()), 64)"
 MIGRATION_LOCK_SECONDS = 600
 # Connection character sets an existing placement.conf may name; utf8mb4 is a superset.
 _NARROW_UTF8 = {"utf8", "utf8mb3"}
+# Seconds, unless the URL sets them. The TCP connect and each read of the
+# handshake: PyMySQL's default, and PostgreSQL's here.
+CONNECT_TIMEOUT_SECONDS = 10
+# Each read of an answer: past InnoDB's innodb_lock_wait_timeout (50 s by
+# default), so that a long lock wait ends in the server's own 1205, which is
+# retried, and five times the slowest statement measured (a read model's
+# full load at 100,000 roots, 12 s in all).
+READ_TIMEOUT_SECONDS = 60
+# Each write of a statement (a server that stopped reading: buffers full).
+WRITE_TIMEOUT_SECONDS = 60
+_TIMEOUTS = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "read_timeout": READ_TIMEOUT_SECONDS,
+    "write_timeout": WRITE_TIMEOUT_SECONDS,
+}
 
 
 class MySQLBackend:
     name = "mysql"
 
     def create_engine(self, url: URL, **options: Any) -> Engine:
+        """Raises ValueError if a timeout in the URL is not a positive number of seconds."""
         charset = url.query.get("charset")
         if charset is None or charset in _NARROW_UTF8:
             url = url.update_query_dict({"charset": "utf8mb4"})
-        connect_args = {"init_command": f"SET SESSION sql_mode = '{SQL_MODE}'", **options.pop("connect_args", {})}
+        connect_args = {
+            "init_command": f"SET SESSION sql_mode = '{SQL_MODE}'",
+            **{name: url_seconds(url, name, default) for name, default in _TIMEOUTS.items()},
+            **options.pop("connect_args", {}),
+        }
         engine = create_engine(
             url,
             isolation_level="READ COMMITTED",
             connect_args=connect_args,
             **options,
         )
+        event.listen(engine, "do_connect", _handshake_within_connect_timeout)
         event.listen(engine, "connect", _causal_reads_on_galera)
         return ping_after_idle(engine)
 
@@ -125,8 +160,9 @@ class MySQLBackend:
         connection.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
     def is_transient(self, error: DBAPIError) -> bool:
-        """1213 (deadlock, or a Galera certification conflict) and 1205 (lock
-        wait timeout, which rolls back only the statement: we roll back the rest)."""
+        """1213 (deadlock, or a Galera certification conflict), 1467 (a deadlock
+        on an AUTO-INC lock) and 1205 (lock wait timeout, which rolls back only
+        the statement: we roll back the rest)."""
         return _error_code(error) in _TRANSIENT_ERRORS
 
     def storage_problem(self, error: DBAPIError) -> str | None:
@@ -188,19 +224,24 @@ class MySQLBackend:
         """``GET_LOCK`` / ``RELEASE_LOCK``: a lock of the session, not of the
         transaction, since MySQL's DDL commits implicitly. The block's work
         (the Alembic version stamp) is committed before the lock is let go,
-        so the next process to take it sees the schema current."""
-        got = connection.execute(
-            text(f"SELECT GET_LOCK({_MIGRATION_LOCK_NAME}, :seconds)"), {"seconds": MIGRATION_LOCK_SECONDS}
-        ).scalar()
-        if got != 1:
-            raise RuntimeError(
-                f"Another process held Stowage's migration lock for {MIGRATION_LOCK_SECONDS} s; not migrating."
-            )
-        try:
-            yield
-            connection.commit()
-        finally:
-            connection.execute(text(f"SELECT RELEASE_LOCK({_MIGRATION_LOCK_NAME})"))
+        so the next process to take it sees the schema current.
+
+        Without ``read_timeout`` until then: the lock is waited for up to
+        ``MIGRATION_LOCK_SECONDS``, and a migration's DDL may rebuild big tables.
+        """
+        with _without_read_timeout(connection):
+            got = connection.execute(
+                text(f"SELECT GET_LOCK({_MIGRATION_LOCK_NAME}, :seconds)"), {"seconds": MIGRATION_LOCK_SECONDS}
+            ).scalar()
+            if got != 1:
+                raise RuntimeError(
+                    f"Another process held Stowage's migration lock for {MIGRATION_LOCK_SECONDS} s; not migrating."
+                )
+            try:
+                yield
+                connection.commit()
+            finally:
+                connection.execute(text(f"SELECT RELEASE_LOCK({_MIGRATION_LOCK_NAME})"))
 
     def table_options(self, connection: Connection) -> dict[str, Any]:
         """InnoDB, utf8mb4 and the most exact binary collation the server has."""
@@ -268,6 +309,32 @@ class MySQLBackend:
         # The next id follows the largest present by itself.
         return None
 
+
+
+def _handshake_within_connect_timeout(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    """A PyMySQL connection that reads the handshake under ``connect_timeout``
+    and answers under ``read_timeout`` (None for any other driver: SQLAlchemy
+    connects as usual)."""
+    if dialect.driver != "pymysql":
+        return None
+    connection = dialect.loaded_dbapi.connect(*cargs, **{**cparams, "read_timeout": cparams["connect_timeout"]})
+    # PyMySQL has no public way to change it once connected, and applies
+    # this attribute from its next read on (as it has since 0.7).
+    connection._read_timeout = cparams["read_timeout"]
+    return connection
+
+
+@contextmanager
+def _without_read_timeout(connection: Connection) -> Iterator[None]:
+    driver = connection.connection.driver_connection
+    if driver is None or not hasattr(driver, "_read_timeout"):
+        yield
+        return
+    read_timeout, driver._read_timeout = driver._read_timeout, None
+    try:
+        yield
+    finally:
+        driver._read_timeout = read_timeout
 
 
 def _causal_reads_on_galera(dbapi_connection: Any, _record: Any) -> None:

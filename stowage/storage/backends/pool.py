@@ -1,4 +1,4 @@
-"""Connection checks for pooled server databases (PostgreSQL, MySQL).
+"""Connection checks and settings for pooled server databases (PostgreSQL, MySQL).
 
 SQLAlchemy's ``pool_pre_ping`` sends a ping on every checkout: a round trip
 per transaction, which under load is most of what a small write costs over
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, event
+from sqlalchemy import URL, Engine, event
 from sqlalchemy.exc import DisconnectionError
 
 # Seconds a connection may sit in the pool and still be handed out unpinged.
@@ -42,3 +42,18 @@ def ping_after_idle(engine: Engine, idle_seconds: float = IDLE_BEFORE_PING) -> E
             raise DisconnectionError("idle connection failed its ping")
 
     return engine
+
+
+def url_seconds(url: URL, name: str, default: float) -> float:
+    """The URL's ``name`` (a timeout) in seconds, or ``default``; raises
+    ValueError unless it is a positive number."""
+    value = url.query.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value if isinstance(value, str) else value[-1])
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds

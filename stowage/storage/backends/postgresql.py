@@ -3,19 +3,34 @@
 Writes run at READ COMMITTED and rely on generation checks and row locks
 for correctness: every statement sees what committed before it, which the
 read-after-ignored-insert paths (traits, aggregates, projects) depend on.
+
+A server that stops answering is given up on, so that a request is a 503
+in bounded time rather than a hang: a new connection after
+``connect_timeout`` (libpq's, for the whole connection; psycopg waits at
+least 2 s), a statement after ``read_timeout`` (Stowage's own: libpq has
+no such limit, and a server's ``statement_timeout`` is no help against a
+server that is stopped or cut off). Either may be set in the URL's query
+(``?connect_timeout=5&read_timeout=30``); the connection that timed out is
+closed, which SQLAlchemy takes as a disconnect, so the pool replaces it. TCP
+keepalives find a server host that vanished while its connections sat idle
+in the pool within a minute, rather than the two hours of Linux's
+defaults; the ping after idle (``backends.pool``) then fails at once.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, Table, create_engine, exists, func, select, text, update
+import psycopg
+from psycopg.abc import PQGen
+from psycopg.errors import _WaitTimeout
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 
 from stowage.storage.backends.feed import CATALOG_EVENTS, CatalogUse, roots_using
-from stowage.storage.backends.pool import ping_after_idle
+from stowage.storage.backends.pool import ping_after_idle, url_seconds
 from stowage.storage.backends.returning import insert_counting_new_rows
 from stowage.storage.schema import changes, revision
 
@@ -23,21 +38,42 @@ from stowage.storage.schema import changes, revision
 MIGRATION_LOCK_KEY = 0x5709A6E
 # deadlock_detected and serialization_failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
-# How long a new connection may take, unless the URL sets connect_timeout.
+# How long a new connection may take, unless the URL sets connect_timeout
+# (libpq waits for ever for a server that accepts and never answers).
 CONNECT_TIMEOUT_SECONDS = 10
+# How long the server may take to answer one statement, unless the URL sets
+# read_timeout: five times the slowest statement measured (a read model's
+# full load at 100,000 roots, 12 s in all), and as on MySQL.
+READ_TIMEOUT_SECONDS = 60
+# Idle seconds before the first probe, seconds between probes, probes
+# unanswered before the connection is dead: a vanished host within 60 s.
+_KEEPALIVES = {"keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+_RV = TypeVar("_RV")
 
 
 class PostgreSQLBackend:
     name = "postgresql"
 
     def create_engine(self, url: URL, **options: Any) -> Engine:
-        # libpq waits for ever for a server that accepts and never answers;
-        # PyMySQL gives up after 10 s, and so does this unless the URL says
-        # otherwise (?connect_timeout=N).
-        if "connect_timeout" not in url.query:
-            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                                       **options.get("connect_args", {})}
-        return ping_after_idle(create_engine(url, **options))
+        """Raises ValueError if the URL's ``read_timeout`` is not a positive
+        number of seconds."""
+        read_timeout = url_seconds(url, "read_timeout", READ_TIMEOUT_SECONDS)
+        # Stowage's parameter, not libpq's (which refuses any it does not know).
+        url = url.difference_update_query(["read_timeout"])
+        defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **_KEEPALIVES}
+        options["connect_args"] = {
+            **{name: value for name, value in defaults.items() if name not in url.query},
+            **options.get("connect_args", {}),
+        }
+        engine = create_engine(url, **options)
+
+        @event.listens_for(engine, "do_connect")
+        def _answering_within_read_timeout(dialect, record, cargs, cparams) -> AnsweringConnection:
+            connection = AnsweringConnection.connect(*cargs, **cparams)
+            connection.read_timeout = read_timeout
+            return connection
+
+        return ping_after_idle(engine)
 
     def begin_write(self, connection: Connection) -> None:
         connection.begin()
@@ -75,9 +111,14 @@ class PostgreSQLBackend:
 
     @contextmanager
     def migration_lock(self, connection: Connection) -> Iterator[None]:
-        """``SELECT pg_advisory_xact_lock(:key)``: held until the migration commits."""
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        yield
+        """``SELECT pg_advisory_xact_lock(:key)``: held until the migration commits.
+
+        Without ``read_timeout`` until then: the lock is waited for as long as
+        another process migrates, and a migration's DDL may rewrite big tables.
+        """
+        with _without_read_timeout(connection):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            yield
 
     def table_options(self, connection: Connection) -> dict[str, Any]:
         return {}
@@ -149,6 +190,45 @@ class PostgreSQLBackend:
         highest = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
         sequence = func.pg_get_serial_sequence(table.name, "id")
         connection.execute(select(func.setval(sequence, highest, False)))
+
+
+class AnsweringConnection(psycopg.Connection):
+    """A psycopg connection that gives up on a server silent for
+    ``read_timeout`` seconds (None: waits for ever, as psycopg does).
+
+    Every round trip (a statement, a commit, a ping) goes through ``wait``;
+    on the timeout the connection is closed, since the server may answer
+    later what it was asked, and the error is a plain ``OperationalError``
+    on a closed connection, which SQLAlchemy takes as a disconnect.
+    """
+
+    read_timeout: float | None = None
+
+    def wait(self, gen: PQGen[_RV], interval: float = 0.1, timeout: float | None = None) -> _RV:
+        # 0.1 s: psycopg's own interval, how often a wait checks for Ctrl-C.
+        if timeout is not None or self.read_timeout is None:
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, self.read_timeout)
+        except _WaitTimeout:
+            # psycopg's internal timeout error, which it asks callers to convert.
+            self.close()
+            raise psycopg.OperationalError(
+                f"the server did not answer within {self.read_timeout:g} s (read_timeout)"
+            ) from None
+
+
+@contextmanager
+def _without_read_timeout(connection: Connection) -> Iterator[None]:
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, AnsweringConnection):
+        yield
+        return
+    read_timeout, driver.read_timeout = driver.read_timeout, None
+    try:
+        yield
+    finally:
+        driver.read_timeout = read_timeout
 
 
 _NOTE_PROVIDER_ROW = """

@@ -9,6 +9,7 @@ own transaction handling is switched off so that these statements are ours.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,11 +23,30 @@ from sqlalchemy.pool import NullPool
 from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
 
-# The file cannot be written (read-only), the disk is full, or the file
-# cannot be read or opened at all.
+# The file cannot be written (read-only, or not the service's to write), the
+# disk is full, or the file cannot be read or opened at all, or holds
+# something other than a database.
 _STORAGE_PROBLEMS = {
-    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT,
 }
+
+
+def database_file(url: URL) -> str | None:
+    """The file a SQLite URL names (``sqlite:///path`` or ``sqlite:///file:path?uri=true``);
+    None for an in-memory database and for other databases."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = url.database
+    if url.query.get("uri") == "true" and path.startswith("file:"):
+        path = path.removeprefix("file:")
+    return path
+
+
+def absent_database_file(url: URL) -> str | None:
+    """The file a SQLite URL names if it does not exist: connecting would create it."""
+    path = database_file(url)
+    return path if path is not None and not os.path.exists(path) else None
 
 
 class SQLiteBackend:
