@@ -70,8 +70,8 @@ from sqlalchemy import Executable, delete, insert, select, text
 from stowage.api.app import create_app
 from stowage.storage import schema
 from stowage.storage.database import Database
-from tests.clients.served import NOAUTH2_SETTINGS, ServedStowage
 from tests.conftest import _fresh_database
+from tests.served.conftest import serve_on
 from tests.support import Client, test_conf
 
 CLIENTS = 32
@@ -340,20 +340,9 @@ def create_provider(client: Http, operation: Operation, provider: str, name: str
 
 
 @pytest.fixture(params=list(WORKERS))
-def served(request, postgresql_url):
-    backend = request.param
-    database = None
-    if backend == "mysql":
-        url = _fresh_database("mysql", request.config).engine.url
-        database = url.render_as_string(hide_password=False)
-    service = ServedStowage.boot(backend, postgresql_url if backend == "postgresql" else None,
-                                 settings=NOAUTH2_SETTINGS, database=database,
-                                 workers=WORKERS[backend])
-    try:
-        service.wait_until_serving()
+def served(request):
+    with serve_on(request.param, request, workers=WORKERS[request.param]) as service:
         yield service
-    finally:
-        service.stop()
 
 
 def test_racing_claims_moves_reshapes_and_deletes_never_over_commit_or_lose_a_write(served):

@@ -27,8 +27,7 @@ import pytest
 
 from stowage.api import openapi
 from stowage.api.versions import Version
-from tests.clients.served import NOAUTH2_SETTINGS, ServedStowage
-from tests.conftest import _fresh_database
+from tests.served.conftest import serve_on
 
 EXAMPLES = int(os.environ.get("STOWAGE_FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("STOWAGE_FUZZ_SEED", "20261204"))
@@ -46,19 +45,9 @@ RUN_TIMEOUT_SECONDS = 60 + 30 * EXAMPLES
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
-def served(request, postgresql_url):
-    backend = request.param
-    database = None
-    if backend == "mysql":
-        url = _fresh_database("mysql", request.config).engine.url
-        database = url.render_as_string(hide_password=False)
-    service = ServedStowage.boot(backend, postgresql_url if backend == "postgresql" else None,
-                                 settings=NOAUTH2_SETTINGS, database=database, workers=2)
-    try:
-        service.wait_until_serving()
+def served(request):
+    with serve_on(request.param, request, workers=2) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.mark.parametrize("version", VERSIONS)
