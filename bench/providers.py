@@ -10,6 +10,10 @@ candidate queries are (bench.measure.time_query); the two answers are
 compared first (as sets: neither service promises an order), and a ratio is
 only reported for the same answer. Results
 go into the provider-listing section of docs/performance.md.
+
+``GET /`` on each service is timed the same way: the HTTP floor (routing,
+microversion, policy-free answer) no listing can go below, which bounds
+the ratio a small answer can reach (upstream's median over Stowage's floor).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from bench import bulk, measure, report, scenarios
 from bench.client import Client
-from bench.scenarios import ListQuery, ProviderSpec
+from bench.scenarios import ListQuery, ProviderSpec, Query
 from bench.services import STOWAGE_APPLICATION, UPSTREAM_APPLICATION, PostgreSQL, Service
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -49,6 +53,17 @@ def queries(providers: list[ProviderSpec]) -> list[ListQuery]:
                   f"member_of=in:{','.join(flat_aggregates[:3])}&resources=VCPU:2"),
         ListQuery("in_tree", "one NFV host's tree", f"in_tree={nfv_root.uuid}"),
     ]
+
+
+class RootQuery(Query):
+    """``GET /``: the version document, the cheapest answer of a service."""
+
+    @property
+    def path(self) -> str:
+        return "/"
+
+
+FLOOR = RootQuery("floor", "GET / (the HTTP floor)", "")
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -132,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{query.name:14} {len(answers['stowage']):7,} listed, same answer: {same}, "
                 + ", ".join(f"{label} {report.milliseconds(latency.median)} ms"
                             for label, latency in latencies.items()))
+        # Last: by now every worker has built its read model (a GET / timed
+        # while one builds waits for the interpreter).
+        floor = measure.time_query(clients, FLOOR, arguments.repeat,
+                                   arguments.seconds_per_query, restart_after_timeout)
+        results["floor"] = {label: latency.median for label, latency in floor.items()}
+        log("floor (GET /): " + ", ".join(f"{label} {report.milliseconds(latency.median)} ms"
+                                          for label, latency in floor.items()))
     finally:
         for service in services.values():
             service.stop()
@@ -144,18 +166,26 @@ def render(results: dict) -> str:
     lines = [
         f"### Provider listing: {results['roots']:,} roots ({results['providers']:,} providers)",
         "",
-        "| query | listed | Stowage median | upstream median | ratio | same answer |",
-        "|---|---|---|---|---|---|",
+        "| query | listed | Stowage median | upstream median | ratio | ratio bound | same answer |",
+        "|---|---|---|---|---|---|---|",
     ]
+    floor = results.get("floor", {})
     for name, figures in results["queries"].items():
         ours, theirs = figures["stowage"]["median"], figures["upstream"]["median"]
         ratio = f"{theirs / ours:.1f}×" if ours and theirs and figures["same_answer"] else "—"
+        # The most any Stowage answer could beat upstream's by: its HTTP floor.
+        bound = f"{theirs / floor['stowage']:.0f}×" if theirs and floor.get("stowage") else "—"
         lines.append(
             f"| {name}: {figures['description']} (`{figures['query'] or '—'}`) "
             f"| {figures['listed']:,} | {report.milliseconds(ours)} ms "
-            f"| {report.milliseconds(theirs)} ms | {ratio} "
+            f"| {report.milliseconds(theirs)} ms | {ratio} | {bound} "
             f"| {'yes' if figures['same_answer'] else '**no**'} |"
         )
+    if floor:
+        lines += ["", f"HTTP floor (`GET /`, the version document): Stowage "
+                  f"{report.milliseconds(floor.get('stowage'))} ms, upstream "
+                  f"{report.milliseconds(floor.get('upstream'))} ms; \"ratio bound\" is "
+                  "upstream's median over Stowage's floor, the most any answer could reach."]
     lines += ["", f"{report.machine_line(results['facts'])}; 2 workers × 4 threads each, side by "
               "side on one PostgreSQL server, microversion 1.39; medians of up to "
               f"{results['repeat']} runs, interleaved."]

@@ -8,7 +8,8 @@ fresh process (so that its memory is the model's, not the loader's) builds
 the read model as a worker does at start-up, and times the refresh that
 follows each kind of write: a claim, an inventory update, a trait change
 (each one tree, patched in place), a custom class renamed (the trees using
-it), a new tree (the indexes are copied), and a worker further behind than
+it), a new tree, a child added to a tree and a tree deleted (each a model
+sharing the indexes of the one before), and a worker further behind than
 the change feed keeps (told the changed trees by ``stowage_tree_revisions``).
 Writes are plain SQL in ``Database.write``, as any writer's: the triggers
 note the trees and the revision follows. Results go into the read-model
@@ -97,10 +98,12 @@ class Writer:
                 insert(schema.users).values(external_id=f"bench-{uuid.uuid4()}", created_at=now)
                 .returning(schema.users.c.id)
             ).scalar_one()
+            # A name of its own: ``--measure`` may run again on a database.
+            self.class_name = f"{CUSTOM_CLASS}_{uuid.uuid4().hex[:8].upper()}"
             self.custom = connection.execute(
                 insert(schema.resource_classes)
                 .values(id=select(func.max(schema.resource_classes.c.id) + 1).scalar_subquery(),
-                        name=CUSTOM_CLASS, created_at=now)
+                        name=self.class_name, created_at=now)
                 .returning(schema.resource_classes.c.id)
             ).scalar_one()
             # The class renamed later: on ten trees.
@@ -110,6 +113,7 @@ class Writer:
                 for host in self.hosts[:10]
             ])
         self.renames = 0
+        self.new_roots: list[int] = []
 
     def host(self) -> int:
         return self.rng.choice(self.hosts)
@@ -151,7 +155,7 @@ class Writer:
         self.renames += 1
         connection.execute(
             update(schema.resource_classes).where(schema.resource_classes.c.id == self.custom)
-            .values(name=f"{CUSTOM_CLASS}_{self.renames}" if self.renames % 2 else CUSTOM_CLASS)
+            .values(name=f"{self.class_name}_{self.renames}" if self.renames % 2 else self.class_name)
         )
 
     def new_tree(self, connection) -> None:
@@ -162,6 +166,21 @@ class Writer:
         ).scalar_one()
         connection.execute(update(schema.resource_providers).where(schema.resource_providers.c.id == provider)
                            .values(root_provider_id=provider))
+        self.new_roots.append(provider)
+
+    def child_added(self, connection) -> None:
+        host = self.host()
+        connection.execute(
+            insert(schema.resource_providers)
+            .values(uuid=str(uuid.uuid4()), name=f"bench-child-{uuid.uuid4()}", generation=0,
+                    parent_provider_id=host, root_provider_id=host, created_at=utcnow())
+        )
+        self._bump(connection, host)
+
+    def tree_deleted(self, connection) -> None:
+        """One of the trees ``new_tree`` made (a lone root: nothing else to delete)."""
+        connection.execute(delete(schema.resource_providers)
+                           .where(schema.resource_providers.c.id == self.new_roots.pop()))
 
     def _bump(self, connection, provider: int) -> None:
         connection.execute(update(schema.resource_providers).where(schema.resource_providers.c.id == provider)
@@ -172,16 +191,19 @@ class Writer:
             kind(connection)
 
 
-def _timed_refresh(database: Database, cache: ReadModelCache) -> tuple[float, float, bool]:
+def _timed_refresh(database: Database, cache: ReadModelCache) -> tuple[float, float, bool, bool]:
     """Seconds the next request's ``cache.current`` takes (wall clock, with
     the database's answers, and this process's CPU); whether the model was
-    patched in place (the same object)."""
+    patched in place (the same object), and whether the model after shares
+    the indexes of the one before (patched in place or succeeded by a model
+    sharing them: not copied, not rebuilt)."""
     with database.read(consistent=True) as connection:
         before = cache.latest
         started, cpu_started = time.perf_counter(), time.process_time()
         model = cache.current(connection)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return elapsed, cpu, model is before
+    shared = before is not None and model.snapshot.by_uuid is before.snapshot.by_uuid
+    return elapsed, cpu, model is before, shared
 
 
 def measure(url: str, writes: int, lagging_trees: int) -> dict:
@@ -212,19 +234,20 @@ def measure(url: str, writes: int, lagging_trees: int) -> dict:
     _timed_refresh(database, cache)  # the writer's set-up
     kinds = {"claim": writer.claim, "inventory update": writer.inventory_update,
              "trait change": writer.trait_change, "class renamed (10 trees)": writer.class_rename,
-             "new tree": writer.new_tree}
+             "new tree": writer.new_tree, "child added": writer.child_added, "tree deleted": writer.tree_deleted}
     for label, kind in kinds.items():
-        samples, cpu_samples, patched = [], [], 0
+        samples, cpu_samples, patched, shared = [], [], 0, 0
         for _ in range(writes):
             writer.write(kind)
-            elapsed, cpu, in_place = _timed_refresh(database, cache)
+            elapsed, cpu, in_place, sharing = _timed_refresh(database, cache)
             samples.append(elapsed)
             cpu_samples.append(cpu)
             patched += in_place
+            shared += sharing
         results["refresh"][label] = {"median_ms": 1000 * statistics.median(samples),
                                      "p95_ms": 1000 * sorted(samples)[int(0.95 * (len(samples) - 1))],
                                      "cpu_ms": 1000 * statistics.median(cpu_samples),
-                                     "patched": patched, "writes": writes}
+                                     "patched": patched, "shared": shared, "writes": writes}
         log(f"  {label}: {results['refresh'][label]['median_ms']:.2f} ms median")
     # A worker idle while other workers wrote, then more than the feed keeps.
     for _ in range(lagging_trees):
@@ -234,10 +257,10 @@ def measure(url: str, writes: int, lagging_trees: int) -> dict:
         fold_pruned_changes(connection, written)
         connection.execute(delete(schema.changes))
         connection.execute(update(schema.revision).values(revision=written + CHANGES_KEPT))
-    elapsed, cpu, in_place = _timed_refresh(database, cache)
+    elapsed, cpu, in_place, sharing = _timed_refresh(database, cache)
     results["refresh"][f"lagging worker ({lagging_trees:,} claims, beyond the feed)"] = {
         "median_ms": 1000 * elapsed, "p95_ms": 1000 * elapsed, "cpu_ms": 1000 * cpu,
-        "patched": int(in_place), "writes": 1}
+        "patched": int(in_place), "shared": int(sharing), "writes": 1}
     results["rss_after_mib"] = _status_kib("VmRSS") / 1024
     return results
 
@@ -285,12 +308,16 @@ def render(results: dict) -> str:
         f"{results['model_mib']:.0f} MiB of the worker's memory (process peak "
         f"{results['peak_mib']:.0f} MiB, which includes one load thrown away before the build).",
         "",
-        "| write | refresh median | p95 | worker CPU (median) | patched in place |",
-        "|---|---|---|---|---|",
+        "*In place*: the same model patched; *indexes shared*: that, or a next model sharing the "
+        "indexes of the one before (neither copied nor rebuilt).",
+        "",
+        "| write | refresh median | p95 | worker CPU (median) | in place | indexes shared |",
+        "|---|---|---|---|---|---|",
     ]
     for label, figures in results["refresh"].items():
         lines.append(f"| {label} | {figures['median_ms']:.2f} ms | {figures['p95_ms']:.2f} ms "
-                     f"| {figures['cpu_ms']:.2f} ms | {figures['patched']} of {figures['writes']} |")
+                     f"| {figures['cpu_ms']:.2f} ms | {figures['patched']} of {figures['writes']} "
+                     f"| {figures.get('shared', 0)} of {figures['writes']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -61,13 +61,20 @@ def _status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
 
-def _start(start_response, response: Response, method: str) -> Iterable[bytes]:
-    """Send ``response``. No route serves HEAD, so a HEAD always gets an
-    error, which WebOb sends upstream as a bare HTML response: no body."""
+def _start(
+    start_response, response: Response, method: str, handled: bool = False
+) -> Iterable[bytes]:
+    """Send ``response``. A HEAD goes without a body: a handler's answer
+    (only /healthcheck serves HEAD) with its own content type; an error, as
+    WebOb sends it upstream, as a bare HTML response."""
     headers = list(response.headers)
     status = _status_line(response.status)
     if method == "HEAD":
-        headers += [("content-type", "text/html; charset=UTF-8"), ("content-length", "0")]
+        content_type = response.content_type if handled else "text/html; charset=UTF-8"
+        if content_type:
+            headers.append(("content-type", content_type))
+        if response.status != 204:
+            headers.append(("content-length", "0"))
         start_response(status, headers)
         return []
     if response.content_type and response.status != 204:
@@ -119,6 +126,7 @@ class PlacementApp:
         stage = Stage.BEFORE_VERSION
         version: Version | None = None
         endpoint: Endpoint | None = None
+        handled = False
         try:
             request.context = auth.context_from_environ(environ, request.request_id)
             version = request.version = self._negotiate_version(environ)
@@ -132,6 +140,7 @@ class PlacementApp:
                     "The method specified is not allowed for this resource.", list(route.methods)
                 )
             response = self._run(endpoint, request)
+            handled = True
         except errors.StowageError as error:
             error = _restated(error, endpoint)
             # For the metrics: 409s by code, 503s of an unreachable database.
@@ -145,7 +154,7 @@ class PlacementApp:
             response.headers.append((VERSION_HEADER, f"{SERVICE_TYPE} {version}"))
             if stage is Stage.HANDLER:
                 response.headers.append(("vary", VERSION_HEADER))
-        return _start(start_response, response, request.method)
+        return _start(start_response, response, request.method, handled)
 
     @staticmethod
     def _negotiate_version(environ: dict) -> Version:

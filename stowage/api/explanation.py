@@ -1,8 +1,10 @@
 """Why nothing fits: an engine's ``Explanation`` rendered for people.
 
-The engine counts what each stage excluded, per reason and class or trait
-(``StageReport.details``), and keeps the nearest misses; this module turns
-those counts into one summary line, the JSON answer of
+The engine counts each tree it ruled out once, under the first reason that
+ruled it out (``Explanation.excluded_trees``), counts what each stage
+excluded, per reason and class or trait (``StageReport.details``), and
+keeps the nearest misses; this module turns those counts into one summary
+line (of trees), the JSON answer of
 ``GET /stowage/allocation_candidates/explain`` and the lines
 ``stowage explain`` prints. Nothing here looks at providers one by one: the
 cost is in the number of reasons, not the size of the cloud.
@@ -10,42 +12,25 @@ cost is in the number of reasons, not the size of the cloud.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from stowage.candidates.request import CandidateRequest
 from stowage.candidates.results import CandidateResult, Exclusion, ReasonCount, StageReport
 
-# How many reasons the summary line names; the answer's groups list them all.
+# How many reasons the summary line names; the answer lists them all.
 SUMMARY_REASONS = 5
-
-# What a stage's exclusions count: trees (no unit in the summary, whose
-# headline counts trees), providers, or choices and combinations of them.
-_PROVIDER_STAGES = frozenset({"single_provider", "spread_options"})
-_TREE_STAGES = frozenset({"root_traits", "eligible_roots", "lone_trees"})
-
-
-def _unit(stage: str, reason: str) -> str:
-    if stage in _TREE_STAGES or (stage == "spread_traits" and reason == "class_unavailable"):
-        return ""
-    if stage in _PROVIDER_STAGES:
-        return "providers"
-    if stage == "spread_traits":
-        return "provider choices"
-    return "combinations"
-
-
-@dataclass(frozen=True)
-class _Phrase:
-    """One reason of the summary, summed over the stages counting alike."""
-
-    unit: str
-    group: str | None
-    count: ReasonCount
 
 
 def _traits(trait: str | None) -> str:
     """``A|B`` (any of) as "A or B"."""
     return " or ".join((trait or "?").split("|"))
+
+
+def _numbers(count: ReasonCount) -> str:
+    numbers = [] if count.requested is None else [f"need {count.requested:,}"]
+    if count.free is not None:
+        numbers.append(f"best free {max(count.free, 0):,}")
+    return f" ({', '.join(numbers)})" if numbers else ""
 
 
 def reason_text(count: ReasonCount) -> str:
@@ -62,11 +47,13 @@ def reason_text(count: ReasonCount) -> str:
     if reason in ("no_inventory", "no_inventory_in_tree", "class_unavailable"):
         return f"have no {resource_class}"
     if reason in ("insufficient_capacity", "no_room_in_tree"):
-        numbers = [] if amount is None else [f"need {amount:,}"]
-        if count.free is not None:
-            numbers.append(f"best free {max(count.free, 0):,}")
-        detail = f" ({', '.join(numbers)})" if numbers else ""
-        return f"have too little {resource_class or 'room'}{detail}"
+        return f"have too little {resource_class or 'room'}{_numbers(count)}"
+    if reason == "no_room_in_sharing":
+        return (f"have no {resource_class} of their own and too little in the sharing "
+                f"providers of their aggregates{_numbers(count)}")
+    if reason == "no_sharing_provider":
+        return (f"have no {resource_class} and no sharing provider of it is in their "
+                "aggregates")
     if reason in ("below_min_unit", "above_max_unit", "step_size"):
         limit = {"below_min_unit": "below min_unit", "above_max_unit": "above max_unit",
                  "step_size": "not a multiple of step_size"}[reason]
@@ -90,31 +77,48 @@ _SINGULAR = {"have": "has", "lack": "lacks", "are": "is", "break": "breaks",
 
 def _agreed(text: str, count: int) -> str:
     verb, _, rest = text.partition(" ")
-    return f"{_SINGULAR.get(verb, verb)} {rest}" if count == 1 else text
+    verb = _SINGULAR.get(verb, verb) if count == 1 else verb
+    if count == 1:
+        rest = rest.replace(" of their own", " of its own").replace(" their ", " its ")
+    return f"{verb} {rest}"
 
 
 def _group_text(group: str | None) -> str:
     return f" in group {group}" if group else ""
 
 
-def _phrases(stages: Iterable[StageReport]) -> list[_Phrase]:
-    """Every reason, counts of stages that count the same things summed
-    (the fast engine's batches, or one group's stages), most first."""
-    merged: dict[tuple, _Phrase] = {}
-    for report in stages:
-        for count in report.details:
-            unit = _unit(count.stage or report.stage, count.reason)
-            group = report.group if report.group is not None else count.group
-            key = (unit, group, count.key)
-            known = merged.get(key)
-            if known is not None:
-                closest = count if (count.free or -1) > (known.count.free or -1) else known.count
-                count = ReasonCount(
-                    count.reason, known.count.count + count.count, count.resource_class,
-                    count.trait, closest.requested, closest.free, count.group, count.stage,
-                )
-            merged[key] = _Phrase(unit, group, count)
-    return sorted(merged.values(), key=lambda phrase: -phrase.count.count)
+def tree_reason_text(count: ReasonCount) -> str:
+    """One count of ``Explanation.excluded_trees`` as the summary says it:
+    "7,012 lack CUSTOM_PHYSNET_B in group 2"."""
+    return (f"{count.count:,} {_agreed(reason_text(count), count.count)}"
+            f"{_group_text(count.group)}")
+
+
+# Reasons that read alike in the summary: a tree that has too little of a
+# class is one, whether the root filter or a group's providers found it.
+_ALIKE = {"no_room_in_tree": "insufficient_capacity", "no_inventory_in_tree": "no_inventory",
+          "class_unavailable": "no_inventory"}
+
+
+def _phrases(counts: Iterable[ReasonCount]) -> list[ReasonCount]:
+    """The tree counts, those that read alike summed (keeping the closest
+    tree's numbers), most trees first."""
+    merged: dict[tuple, ReasonCount] = {}
+    for count in counts:
+        key = (_ALIKE.get(count.reason, count.reason), count.resource_class, count.trait,
+               count.group or None)
+        known = merged.get(key)
+        if known is not None:
+            closest = count if _closer(count, known) else known
+            count = replace(closest, count=known.count + count.count)
+        merged[key] = count
+    return sorted(merged.values(), key=lambda count: -count.count)
+
+
+def _closer(count: ReasonCount, than: ReasonCount) -> bool:
+    return (count.free if count.free is not None else -1) > (
+        than.free if than.free is not None else -1
+    )
 
 
 def fitting_trees(result: CandidateResult) -> int:
@@ -123,9 +127,11 @@ def fitting_trees(result: CandidateResult) -> int:
 
 
 def summary(result: CandidateResult, request: CandidateRequest) -> str:
-    """One line: how many trees fit and, when none does, the commonest
-    reasons, e.g. "0 of 10,000 trees fit: 7,012 lack CUSTOM_PHYSNET_B in
-    group 2; 2,950 have too little PCPU (need 8, best free 6)"."""
+    """One line: how many trees fit and, when none does, how many trees
+    each reason ruled out, each tree under the first reason that ruled it
+    out (so the numbers add up to at most the trees), e.g. "0 of 10,000
+    trees fit: 7,012 lack CUSTOM_PHYSNET_B in group 2; 2,950 have too
+    little PCPU (need 8, best free 6)"."""
     explanation = result.explanation
     found = len(result.candidates)
     if not explanation.stages and not found:
@@ -135,18 +141,16 @@ def summary(result: CandidateResult, request: CandidateRequest) -> str:
     head = f"{fitting_trees(result):,} of {explanation.trees:,} trees fit"
     if found:
         limited = request.limit is not None and found >= request.limit
-        return head + f" ({found:,} candidates{', the limit' if limited else ''})"
-    phrases = _phrases(explanation.stages)
+        plural = "s" if found != 1 else ""
+        return head + f" ({found:,} candidate{plural}{', the limit' if limited else ''})"
+    phrases = _phrases(explanation.excluded_trees)
     if not phrases:
         return head
-    shown = [
-        f"{phrase.count.count:,}{' ' + phrase.unit if phrase.unit else ''} "
-        f"{_agreed(reason_text(phrase.count), phrase.count.count)}{_group_text(phrase.group)}"
-        for phrase in phrases[:SUMMARY_REASONS]
-    ]
-    more = len(phrases) - SUMMARY_REASONS
-    if more > 0:
-        shown.append(f"{more} more reason{'s' if more > 1 else ''}")
+    shown = [tree_reason_text(phrase) for phrase in phrases[:SUMMARY_REASONS]]
+    more = phrases[SUMMARY_REASONS:]
+    if more:
+        trees = sum(phrase.count for phrase in more)
+        shown.append(f"{trees:,} for {len(more)} more reason{'s' if len(more) > 1 else ''}")
     return head + ": " + "; ".join(shown)
 
 
@@ -155,8 +159,20 @@ def explanation_body(result: CandidateResult, request: CandidateRequest) -> dict
 
         {"summary": "0 of 3 trees fit: ...",
          "candidates": 0, "trees": 3, "fitting_trees": 0,
+         "excluded_trees": {                 # each tree once: the counts are trees
+             "unit": "trees",
+             "examined": 3,                  # fitting or ruled out (a limit may stop early)
+             "excluded": 3,
+             "reasons": [{"stage": "root_traits" | "tree_room" | "groups" | "combine",
+                          "group": null | <suffix>,
+                          "reason": "missing_trait", "count": 2,
+                          "resource_class": null | <class>, "trait": null | <trait>,
+                          "requested": null | <int>, "free": null | <int>,
+                          "text": "2 lack CUSTOM_X in group 1"}]},
          "groups": [{"group": null | <suffix>,   # null: the request as a whole
-                     "stages": [{"stage": "single_provider", "kept": 2,
+                     "stages": [{"stage": "single_provider",
+                                 "unit": "providers",   # what this stage counts
+                                 "kept": 2,
                                  "excluded": [{"reason": "missing_trait",
                                                "count": 1,
                                                "group": null | <suffix>,
@@ -166,6 +182,11 @@ def explanation_body(result: CandidateResult, request: CandidateRequest) -> dict
                                                "free": null | <int>}]}]}],
          "nearest_misses": [<miss>, ...]}           # see ``miss_body``
 
+    ``excluded_trees`` counts each tree the engine ruled out once, under the
+    first step of ``stowage.candidates.attribution``'s order that ruled it
+    out (both engines count alike). The stages under ``groups`` are the
+    engine's own, each counting in its own unit (trees, providers, provider
+    choices, combinations), so one tree may be counted by several stages.
     Groups come in request order, the request as a whole first; a stage the
     fast engine runs per batch of trees is reported once, summed.
     """
@@ -174,19 +195,41 @@ def explanation_body(result: CandidateResult, request: CandidateRequest) -> dict
         by_group.setdefault(group.suffix, [])
     for report in result.explanation.stages:
         by_group.setdefault(report.group, []).append(_stage_body(report))
+    excluded = result.explanation.excluded_trees
     return {
         "summary": summary(result, request),
         "candidates": len(result.candidates),
         "trees": result.explanation.trees,
         "fitting_trees": fitting_trees(result),
+        "excluded_trees": {
+            "unit": "trees",
+            "examined": result.explanation.examined_trees,
+            "excluded": sum(count.count for count in excluded),
+            "reasons": [_tree_reason_body(count) for count in excluded],
+        },
         "groups": [{"group": group, "stages": stages} for group, stages in by_group.items()],
         "nearest_misses": [miss_body(miss) for miss in result.explanation.nearest_misses],
+    }
+
+
+def _tree_reason_body(count: ReasonCount) -> dict:
+    return {
+        "stage": count.stage,
+        "group": count.group,
+        "reason": count.reason,
+        "count": count.count,
+        "resource_class": count.resource_class,
+        "trait": count.trait,
+        "requested": count.requested,
+        "free": count.free,
+        "text": tree_reason_text(count),
     }
 
 
 def _stage_body(report: StageReport) -> dict:
     return {
         "stage": report.stage,
+        "unit": report.unit,
         "kept": report.kept,
         "excluded": [
             {
@@ -232,9 +275,14 @@ def miss_text(miss: Exclusion) -> str:
 
 
 def terminal_text(result: CandidateResult, request: CandidateRequest) -> str:
-    """What ``stowage explain`` prints: the summary, then the nearest misses."""
+    """What ``stowage explain`` prints: the summary, then the nearest
+    misses, then every reason when the summary could not name them all."""
     lines = [summary(result, request)]
     if result.explanation.nearest_misses:
         lines.append("Nearest misses:")
         lines += ["  " + miss_text(miss) for miss in result.explanation.nearest_misses]
+    phrases = _phrases(result.explanation.excluded_trees)
+    if not result.candidates and len(phrases) > SUMMARY_REASONS:
+        lines.append("Trees ruled out, each under its first reason:")
+        lines += ["  " + tree_reason_text(phrase) for phrase in phrases]
     return "\n".join(lines) + "\n"

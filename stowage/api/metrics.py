@@ -14,9 +14,12 @@ What is counted, and where:
   microversion; latency by route and method; 409s by error code; 503s
   for an unreachable database.
 - ``PlacementApp``: requests re-run after the database aborted their
-  transaction.
-- ``MeasuredCandidateFinder``: candidates per answer, empty answers, and
-  the read model's refreshes (time taken, revisions behind, revision held).
+  transaction; the allocation handlers (``replace_allocations``'s
+  ``on_retry``): allocation writes re-run after a lost generation race or an
+  aborted transaction, in the same counter.
+- ``MeasuredCandidateFinder``: candidates per answer, empty answers by the
+  reason that ruled out the most trees, and the read model's refreshes
+  (time taken, revisions behind, revision held).
 """
 from __future__ import annotations
 
@@ -78,8 +81,10 @@ class Metrics:
             ("route", "code"), registry=registry)
         self.retries = Counter(
             "stowage_transaction_retries",
-            "Requests run again because the database aborted their transaction "
-            "(deadlock, serialisation failure); persistent contention ends in a 409.",
+            "Transactions run again: a request whose transaction the database aborted "
+            "(deadlock, serialisation failure), or an allocation write that lost a "
+            "provider generation race or was aborted (retried within [placement] "
+            "allocation_conflict_retry_count); persistent contention ends in a 409.",
             registry=registry)
         self.database_unavailable = Counter(
             "stowage_database_unavailable",
@@ -88,11 +93,15 @@ class Metrics:
             ("route",), registry=registry)
         self.candidates = Histogram(
             "stowage_allocation_candidates_returned",
-            "Allocation candidates per GET /allocation_candidates answer.",
+            "Allocation candidates per GET /allocation_candidates answer (a run of "
+            "GET /stowage/allocation_candidates/explain counts too).",
             buckets=CANDIDATE_BUCKETS, registry=registry)
+        # The reason label is a reason code (a fixed set): bounded series.
         self.empty_candidates = Counter(
             "stowage_allocation_candidates_empty",
-            "GET /allocation_candidates answers with no candidate.", registry=registry)
+            "GET /allocation_candidates answers with no candidate, by the reason that "
+            "ruled out the most trees (see GET /stowage/allocation_candidates/explain).",
+            ("reason",), registry=registry)
         self.refresh_seconds = Histogram(
             "stowage_read_model_refresh_seconds",
             "Time a request waited for the fast engine's read model to be brought "
@@ -197,5 +206,17 @@ class MeasuredCandidateFinder(CandidateFinder):
         result = super().find(connection, request, options)
         self.metrics.candidates.observe(len(result.candidates))
         if not result.candidates:
-            self.metrics.empty_candidates.inc()
+            self.metrics.empty_candidates.labels(_main_reason(result)).inc()
         return result
+
+
+def _main_reason(result: CandidateResult) -> str:
+    """The reason that ruled out the most trees; ``unknown_name`` when the
+    engine did not run (an earlier group matched nothing before an unknown
+    name), ``none`` when there was no tree at all."""
+    explanation = result.explanation
+    if not explanation.stages:
+        return "unknown_name"
+    if not explanation.excluded_trees:
+        return "none"
+    return str(explanation.excluded_trees[0].reason)

@@ -218,7 +218,13 @@ ROUTES = [
     ),
     # Operators' paths, where load balancers (oslo.middleware's healthcheck)
     # and Prometheus look for them; no Placement route uses either.
-    Route(health.PATH, {"GET": Endpoint(health.healthcheck)}, public=True, checks_given_token=True),
+    Route(
+        health.PATH,
+        # HEAD too, as oslo.middleware's healthcheck answers it (status only).
+        {"GET": Endpoint(health.healthcheck), "HEAD": Endpoint(health.healthcheck_status)},
+        public=True,
+        checks_given_token=True,
+    ),
     Route(metrics.PATH, {"GET": Endpoint(metrics.exposition)}, public=True, checks_given_token=True),
 ]
 # An empty path is the root's.

@@ -4,21 +4,44 @@ A ``ReadModel`` wraps a ``Snapshot`` of *all* providers (not just those in
 play for one request) plus the indexes the fast engine uses to skip trees
 cheaply. A worker keeps one per process (``stowage.domain.candidates``
 holds it; ``stowage.storage.changes`` loads it) and brings it to the
-database's revision as that moves:
+database's revision as that moves, in time proportional to the trees that
+changed, whatever the change:
 
 * the common change (a claim, an inventory or trait update: trees keep
-  their providers) is patched in place, entry by entry, in time
-  proportional to the changed trees (``patch``); every entry is replaced by
-  one assignment and no index gains or loses a key, so a request running
-  meanwhile sees each tree either before or after, never a crash;
+  their providers) is patched in place, entry by entry (``patch``); every
+  entry is replaced by one assignment and no index gains or loses a key;
 * trees created, deleted or reshaped, and sharing providers changing
-  aggregates, give a new model sharing the unchanged providers
-  (``with_trees``), swapped in whole.
+  aggregates, give a new model (``with_trees``) that shares the big
+  indexes with this one: they are changed in place too, but the roots a
+  request scans by position are a list of each model's own, so that a
+  request on the replaced model goes on scanning the roots it started with.
+
+Either way a request running meanwhile sees each tree either before or
+after, never a crash. What that takes:
+
+* Keyed indexes (``by_uuid``, ``tree_members``, ``provider_ids``,
+  ``uuid_by_id``, ``free_by_root``) are one dict each, shared by every
+  model of the process. Entries are replaced by one assignment; the
+  entries of a deleted tree stay until every model that still lists the
+  tree is gone (``_Lineage``), so that a request on one never misses a key.
+* ``snapshot.roots`` is a list per model, in creation (storage id) order
+  as a fresh load has it. The newest model's list and its predecessor's
+  take turns (``_RootLists``): a new model gets the other list brought up
+  to date, not a copy of 100,000 roots. Positions in it are found by
+  bisection on storage ids (``root_positions``), so nothing is renumbered
+  when a tree comes or goes.
+* ``snapshot.providers`` (every provider in storage id order; the engine
+  does not iterate it) is one list changed in place.
+* Caches filled as requests ask are ``Memo`` entries keyed by the objects
+  they were worked out from, or per-model dicts whose entries for changed
+  trees are dropped.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -72,6 +95,141 @@ class Memo:
         return len(self.entries)
 
 
+# Operations on a list of roots, replayed on the other list (``_RootLists``).
+_SET, _INSERT, _DELETE = 0, 1, 2
+
+
+def _apply(roots: list[Provider], operation: tuple[int, int, Provider | None]) -> None:
+    kind, index, root = operation
+    if kind == _SET:
+        roots[index] = root  # type: ignore[assignment]
+    elif kind == _INSERT:
+        roots.insert(index, root)  # type: ignore[arg-type]
+    else:
+        del roots[index]
+
+
+class _RootLists:
+    """The roots in creation order, two lists taking turns.
+
+    ``current`` is the newest model's list; ``spare`` the list of the model
+    it replaced (``holder``, weakly: requests may still be scanning it by
+    position, so it is left alone). What changed in ``current`` since waits
+    in ``pending`` and is replayed on the spare once the holder is gone. A
+    new model takes the spare, brought up to date, and leaves ``current``
+    to its predecessor: a list of its own without copying one. Only the
+    refresher (one at a time) calls these.
+    """
+
+    __slots__ = ("current", "holder", "pending", "spare")
+
+    def __init__(self, roots: list[Provider]) -> None:
+        self.current = roots
+        self.spare: list[Provider] | None = None
+        self.holder: weakref.ref | None = None
+        self.pending: list[tuple[int, int, Provider | None]] = []
+
+    def change(self, kind: int, index: int, root: Provider | None = None) -> None:
+        """Change ``current`` (and, now or later, the spare alike)."""
+        operation = (kind, index, root)
+        _apply(self.current, operation)
+        if self.spare is None:
+            return
+        if self._spare_free():
+            _apply(self.spare, operation)
+        elif len(self.pending) > len(self.current) // 8 + 64:
+            # A request on the old model ran for long: a copy is cheaper.
+            self.spare, self.holder, self.pending = None, None, []
+        else:
+            self.pending.append(operation)
+
+    def next_list(self, holder: object) -> list[Provider]:
+        """A list equal to ``current`` that no model reads, made current;
+        the old one is left to ``holder``, the model about to be replaced."""
+        spare = self.spare
+        if spare is not None and self._spare_free():
+            for operation in self.pending:
+                _apply(spare, operation)
+        else:
+            spare = list(self.current)
+        self.spare, self.holder, self.pending = self.current, weakref.ref(holder), []
+        self.current = spare
+        return spare
+
+    def _spare_free(self) -> bool:
+        if self.holder is not None and self.holder() is not None:
+            return False
+        for operation in self.pending:
+            _apply(self.spare, operation)  # type: ignore[arg-type]
+        self.holder, self.pending = None, []
+        return True
+
+
+class _Lineage:
+    """What successive models of one process share: the root lists, and
+    the entries of deleted trees still kept for older models.
+
+    Models are numbered in the order they were made; a deleted tree's or
+    provider's entries are dropped (``ReadModel.release_deleted``) once no
+    model up to the last one that listed it is left.
+    """
+
+    __slots__ = ("__weakref__", "gone_ids", "gone_providers", "gone_roots", "models", "roots")
+
+    def __init__(self, roots: list[Provider]) -> None:
+        self.roots = _RootLists(roots)
+        self.models: list[tuple[int, weakref.ref]] = []
+        # Root uuid / provider uuid / storage id → number of the last model
+        # that had it.
+        self.gone_roots: dict[str, int] = {}
+        self.gone_providers: dict[str, int] = {}
+        self.gone_ids: dict[int, int] = {}
+
+    def oldest(self) -> int:
+        """The number of the oldest model still referenced."""
+        alive = [(number, model) for number, model in self.models if model() is not None]
+        self.models[:] = alive
+        return min(number for number, _model in alive)
+
+
+class _RootPositions(Mapping[str, int]):
+    """Root uuid → its index in a model's ``snapshot.roots``, by bisection
+    on storage ids (the list is in id order): nothing to renumber when a
+    tree comes or goes."""
+
+    __slots__ = ("ids", "roots")
+
+    def __init__(self, roots: list[Provider], ids: Mapping[str, int]) -> None:
+        self.roots, self.ids = roots, ids
+
+    def __getitem__(self, uuid: str) -> int:
+        ids, roots = self.ids, self.roots
+        index = bisect_left(roots, ids[uuid], key=lambda root: ids[root.uuid])
+        if index < len(roots) and roots[index].uuid == uuid:
+            return index
+        raise KeyError(uuid)
+
+    def __iter__(self) -> Iterator[str]:
+        return (root.uuid for root in self.roots)
+
+    def __len__(self) -> int:
+        return len(self.roots)
+
+
+def _index_of(providers: list[Provider], provider_id: int, ids: Mapping[str, int]) -> int:
+    """Where the provider with ``provider_id`` is (or goes) in ``providers``
+    (in id order; every provider in it has its id in ``ids``)."""
+    return bisect_left(providers, provider_id, key=lambda provider: ids[provider.uuid])
+
+
+def _position_of(providers: list[Provider], uuid: str, ids: Mapping[str, int]) -> int:
+    """Where the provider ``uuid`` is in ``providers`` (in id order)."""
+    index = _index_of(providers, ids[uuid], ids)
+    if index == len(providers) or providers[index].uuid != uuid:
+        raise LookupError(f"provider {uuid} is not where its id puts it")
+    return index
+
+
 @dataclass(frozen=True)
 class ReadModel:
     """Every provider at ``revision``, with per-tree free capacity.
@@ -101,7 +259,8 @@ class ReadModel:
     tree_summaries: Memo = field(default_factory=Memo, compare=False, repr=False)
     summaries: Memo = field(default_factory=Memo, compare=False, repr=False)
     pool_states: Memo = field(default_factory=Memo, compare=False, repr=False)
-    # This model's own root uuid → root key, for the root filter's loop.
+    # Root uuid → root key, for the root filter's loop; shared with the
+    # next model while the sharing providers keep their aggregates.
     root_keys: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _twin_keys: dict[tuple[str, bool], tuple | None] = field(
         default_factory=dict, compare=False, repr=False
@@ -109,6 +268,8 @@ class ReadModel:
     _root_key_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_numbers: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     _shape_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    # This model's number in its lineage (see ``_Lineage``).
+    _number_in_lineage: int = field(default=0, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -118,27 +279,43 @@ class ReadModel:
         ``provider_ids`` (hand-built snapshots) positions stand in for ids."""
         if provider_ids is None:
             provider_ids = {provider.uuid: index for index, provider in enumerate(snapshot.providers)}
-        return cls._ready(revision, snapshot, _free_by_root(snapshot.providers), dict(provider_ids))
+        providers = list(snapshot.providers)
+        built = Snapshot((), dict(snapshot.trait_rank))
+        # Lists and dicts of the model's own, changed in place by refreshes.
+        object.__setattr__(built, "providers", providers)
+        roots = [provider for provider in providers if provider.parent_uuid is None]
+        built.__dict__.update(
+            by_uuid=dict(snapshot.by_uuid), tree_members=dict(snapshot.tree_members), roots=roots
+        )
+        model = cls(revision, built, _free_by_root(providers), dict(provider_ids))
+        lineage = _Lineage(roots)
+        model.__dict__["_lineage"] = lineage
+        model.__dict__["uuid_by_id"] = {number: uuid for uuid, number in model.provider_ids.items()}
+        return model._ready()
 
-    def with_trees(
-        self,
-        revision: int,
-        changed_root_ids: set[int],
-        loaded: Snapshot,
-        loaded_ids: Mapping[str, int],
-    ) -> ReadModel:
-        """A new model at ``revision``: the trees rooted at ``changed_root_ids``
-        replaced by ``loaded`` (their current state; a tree absent from it
-        was deleted). Unchanged providers are shared with this model.
-        """
-        uuid_of = self.uuid_by_id
-        replaced = {uuid_of[root_id] for root_id in changed_root_ids if root_id in uuid_of}
-        replaced |= {provider.root_uuid for provider in loaded.providers}
-        model = self._with_same_trees(revision, replaced, loaded)
-        if model is None:
-            model = self._with_other_trees(revision, replaced, loaded, loaded_ids)
-        self._carry_over(model)
-        return model
+    @property
+    def _lineage(self) -> _Lineage:
+        return self.__dict__["_lineage"]
+
+    def _ready(self) -> ReadModel:
+        """Fill the lazy indexes once, while only this thread can see the
+        model, so that request threads only ever read them; join the lineage."""
+        lineage = self._lineage
+        lineage.models.append((self._number_in_lineage, weakref.ref(self)))
+        if len(lineage.models) > 16:
+            lineage.oldest()  # forgets the models gone
+        self.__dict__["_root_positions"] = _RootPositions(self.snapshot.roots, self.provider_ids)  # type: ignore[arg-type]
+        _ = (self.snapshot.by_uuid, self.snapshot.roots, self.snapshot.tree_members)
+        _ = (self.sharing_providers, self.uuid_by_id)
+        _ = (self.sharing_aggregates, self.sharing_by_aggregate, self.sharing_root_of)
+        return self
+
+    def _live_root(self, root_id: int) -> str | None:
+        """The uuid of the tree rooted at ``root_id``, if the model has it."""
+        uuid = self.uuid_by_id.get(root_id)
+        if uuid is None or uuid not in self.snapshot.tree_members or uuid in self._lineage.gone_roots:
+            return None
+        return uuid
 
     def patch(self, revision: int, changed_root_ids: set[int], loaded: Snapshot) -> bool:
         """Bring this model to ``revision`` in place, in time proportional
@@ -146,7 +323,7 @@ class ReadModel:
         all the time: every tree rooted at ``changed_root_ids`` still has
         exactly its providers, each with its aggregates and sharing role
         (usage, inventories or other traits changed). False, and nothing
-        touched, otherwise (``with_trees`` then builds a new model).
+        touched, otherwise (``with_trees`` then makes the next model).
 
         Requests running on the model meanwhile see each index entry
         either before or after (each is replaced by one assignment, no
@@ -154,19 +331,18 @@ class ReadModel:
         they started at, as ``ReadModelCache`` promises, never a crash.
         Only the refresher (one at a time) calls this.
         """
-        uuid_of = self.uuid_by_id
-        replaced = {uuid_of[root_id] for root_id in changed_root_ids if root_id in uuid_of}
-        if len(replaced) != len(changed_root_ids) or not isinstance(self.snapshot.providers, list):
+        self._check_newest()
+        replaced = {self._live_root(root_id) for root_id in changed_root_ids}
+        if None in replaced or len(replaced) != len(changed_root_ids):
             return False
         old_members, new_members = self.snapshot.tree_members, loaded.tree_members
         if set(new_members) != replaced:
             return False
-        by_uuid = self.snapshot.by_uuid
         sharing_changed = False
-        for root in replaced:
-            old = old_members.get(root)
+        for root in new_members:
+            old = old_members[root]
             new = new_members[root]
-            if old is None or len(old) != len(new):
+            if len(old) != len(new):
                 return False
             for before, after in zip(old, new, strict=True):
                 if (before.uuid, before.parent_uuid, before.aggregates, before.is_sharing) != (
@@ -175,115 +351,175 @@ class ReadModel:
                     return False
                 sharing_changed = sharing_changed or after.is_sharing
         snapshot = self.snapshot
-        providers = snapshot.providers
-        position = snapshot.order
-        roots = snapshot.roots
-        trait_rank = snapshot.trait_rank
+        providers, by_uuid, ids = self._providers, snapshot.by_uuid, self.provider_ids
         free = _free_by_root(loaded.providers)
         # A trait deleted and made again has a new id: ranked as a build would.
-        trait_rank.update(loaded.trait_rank)
-        for root in replaced:
+        snapshot.trait_rank.update(loaded.trait_rank)  # type: ignore[attr-defined]
+        roots = self._lineage.roots
+        for root in new_members:
+            # The tree's members last: ``Memo`` entries are keyed by them, so
+            # one worked out from the new members must see everything new.
+            self.free_by_root[root] = free.get(root, {})  # type: ignore[index]
             for provider in new_members[root]:
-                providers[position[provider.uuid]] = provider
+                providers[_position_of(providers, provider.uuid, ids)] = provider
                 by_uuid[provider.uuid] = provider
             snapshot.tree_members[root] = new_members[root]
-            roots[self.root_positions[root]] = by_uuid[root]
-            self.free_by_root[root] = free.get(root, {})
-            self.root_keys.pop(root, None)
-            self._twin_keys.pop((root, True), None)
-            self._twin_keys.pop((root, False), None)
+            roots.change(_SET, self.root_positions[root], by_uuid[root])
+            self._forget_tree(root)
         if sharing_changed:
             # A pool's state is part of the twin keys of every tree it serves.
             sharing = tuple(by_uuid[provider.uuid] for provider in self.sharing_providers)
             self.__dict__["sharing_providers"] = sharing
             self.__dict__["sharing_by_aggregate"] = _sharing_by_aggregate(sharing)
             self.__dict__["_twin_keys"] = {}
-        # Grouped by root keys, which the changed trees may have changed;
-        # worked out again on first use.
-        self.__dict__.pop("roots_by_key", None)
         # Last: a request that sees the new revision sees every change.
         self.__dict__["revision"] = revision
         return True
 
-    def _with_same_trees(
-        self, revision: int, replaced: set[str], loaded: Snapshot
+    @property
+    def _providers(self) -> list[Provider]:
+        """``snapshot.providers``, a list the model changes in place."""
+        return self.snapshot.providers  # type: ignore[return-value]
+
+    def _check_newest(self) -> None:
+        # An older model's root list is no longer the one refreshes change.
+        if self.snapshot.__dict__["roots"] is not self._lineage.roots.current:
+            raise ValueError("only the newest model of a process is refreshed")
+
+    @property
+    def holds_deleted(self) -> bool:
+        """Entries of deleted trees or providers wait for older models to go."""
+        lineage = self._lineage
+        return bool(lineage.gone_roots or lineage.gone_providers or lineage.gone_ids)
+
+    def _forget_tree(self, root: str) -> None:
+        """Drop this model's per-tree entries that are not ``Memo``s."""
+        self.root_keys.pop(root, None)
+        self._twin_keys.pop((root, True), None)
+        self._twin_keys.pop((root, False), None)
+
+    def with_trees(
+        self,
+        revision: int,
+        changed_root_ids: set[int],
+        loaded: Snapshot,
+        loaded_ids: Mapping[str, int],
     ) -> ReadModel | None:
-        """The common case (allocations, inventories, traits changed): every
-        replaced tree still has exactly its providers, so every position
-        stays and the big indexes are copied and patched, not rebuilt.
-        None when a tree was created, deleted or gained or lost providers."""
-        old_members, new_members = self.snapshot.tree_members, loaded.tree_members
-        if set(new_members) != replaced:
-            return None
-        for root in replaced:
-            old = old_members.get(root)
-            if old is None or [p.uuid for p in old] != [p.uuid for p in new_members[root]]:
+        """The next model, at ``revision``: the trees rooted at
+        ``changed_root_ids`` replaced by ``loaded`` (their current state; a
+        tree absent from it was deleted), in time proportional to those
+        trees. It shares this model's indexes, changed in place (see the
+        module's docstring); this model goes on answering the requests
+        that hold it, each tree as before or after.
+
+        None, and nothing touched, if ``loaded`` holds a provider this model
+        has in a tree not among those changed: the change feed missed a
+        tree, and only a full load can tell the truth.
+        Only the refresher (one at a time) calls this.
+        """
+        self._check_newest()
+        snapshot, lineage = self.snapshot, self._lineage
+        members, by_uuid = snapshot.tree_members, snapshot.by_uuid
+        ids: dict[str, int] = self.provider_ids  # type: ignore[assignment]
+        uuid_of: dict[int, str] = self.uuid_by_id
+        free: dict[str, Mapping[str, int]] = self.free_by_root  # type: ignore[assignment]
+        replaced = {uuid for uuid in map(self._live_root, changed_root_ids) if uuid is not None}
+        replaced.update(loaded.tree_members)
+        was_root = {root for root in replaced if root in members and root not in lineage.gone_roots}
+        old = {provider.uuid: provider for root in was_root for provider in members[root]}
+        new = loaded.by_uuid
+        for uuid in new:
+            if uuid not in old and uuid in by_uuid and uuid not in lineage.gone_providers:
                 return None
-        position = self.snapshot.order
-        providers = list(self.snapshot.providers)
-        by_uuid = dict(self.snapshot.by_uuid)
-        for provider in loaded.providers:
-            providers[position[provider.uuid]] = provider
-            by_uuid[provider.uuid] = provider
-        members = {**old_members, **new_members}
-        roots = list(self.snapshot.roots)
-        for root in replaced:
-            roots[self.root_positions[root]] = by_uuid[root]
-        snapshot = Snapshot(tuple(providers), {**self.snapshot.trait_rank, **loaded.trait_rank})
-        # Snapshot's indexes are cached properties, kept in the instance
-        # dict: seeding them there is what computing them would do.
-        snapshot.__dict__.update(
-            by_uuid=by_uuid, tree_members=members, roots=tuple(roots), order=position
-        )
-        free = {**self.free_by_root, **_free_by_root(loaded.providers)}
-        return self._ready(
-            revision, snapshot, free, self.provider_ids, self._sharing_after(replaced, loaded),
-            uuid_by_id=self.uuid_by_id, root_positions=self.root_positions,
-        )
+        # Out first, at their old ids; in after, at their new ones.
+        moved = {uuid for uuid in old if uuid not in new or loaded_ids[uuid] != ids[uuid]}
+        providers = self._providers
+        for uuid in moved:
+            del providers[_position_of(providers, uuid, ids)]
+        roots = lineage.roots
+        root_list = roots.next_list(self)
+        positions = _RootPositions(root_list, ids)
+        for root in was_root:
+            if root in moved or root not in loaded.tree_members:
+                roots.change(_DELETE, positions[root])
+        # Entries of deleted trees stay for the models still listing them.
+        number = self._number_in_lineage
+        for uuid in moved:
+            lineage.gone_providers[uuid] = number
+            lineage.gone_ids[ids[uuid]] = number
+        for root in was_root - set(loaded.tree_members):
+            lineage.gone_roots[root] = number
+        for uuid, provider in new.items():
+            by_uuid[uuid] = provider
+            ids[uuid] = loaded_ids[uuid]
+            uuid_of[loaded_ids[uuid]] = uuid
+            lineage.gone_providers.pop(uuid, None)
+            lineage.gone_ids.pop(loaded_ids[uuid], None)
+        for uuid in sorted(new, key=ids.__getitem__):
+            if uuid in moved or uuid not in old:
+                providers.insert(_index_of(providers, ids[uuid], ids), new[uuid])
+            else:
+                providers[_position_of(providers, uuid, ids)] = new[uuid]
+        room = _free_by_root(loaded.providers)
+        for root, tree in loaded.tree_members.items():
+            free[root] = room.get(root, {})
+            members[root] = tree  # after what ``Memo`` entries keyed by it read
+            lineage.gone_roots.pop(root, None)
+            if root in was_root and root not in moved:
+                roots.change(_SET, positions[root], new[root])
+            else:
+                roots.change(_INSERT, bisect_left(
+                    root_list, ids[root], key=lambda provider: ids[provider.uuid]
+                ), new[root])
+        snapshot.trait_rank.update(loaded.trait_rank)  # type: ignore[attr-defined]
+        return self._successor(revision, replaced, old.values(), loaded, root_list)
 
-    def _with_other_trees(
-        self, revision: int, replaced: set[str], loaded: Snapshot, loaded_ids: Mapping[str, int]
+    def _successor(
+        self,
+        revision: int,
+        replaced: set[str],
+        old: Iterable[Provider],
+        loaded: Snapshot,
+        root_list: list[Provider],
     ) -> ReadModel:
-        """Trees created, deleted or reshaped: providers re-sorted by id."""
-        members = self.snapshot.tree_members
-        ids = dict(self.provider_ids)
-        free = dict(self.free_by_root)
+        """The model after ``with_trees`` changed the shared indexes."""
+        ids = self.provider_ids
+        snapshot = Snapshot((), self.snapshot.trait_rank)
+        object.__setattr__(snapshot, "providers", self.snapshot.providers)
+        snapshot.__dict__.update(
+            by_uuid=self.snapshot.by_uuid, tree_members=self.snapshot.tree_members, roots=root_list
+        )
+        model = type(self)(revision, snapshot, self.free_by_root, ids)
+        model.__dict__.update(
+            _lineage=self._lineage,
+            _number_in_lineage=self._number_in_lineage + 1,
+            uuid_by_id=self.uuid_by_id,
+        )
+        pools_changed = any(p.is_sharing for p in old) or any(p.is_sharing for p in loaded.providers)
+        if pools_changed:
+            sharing = [p for p in self.sharing_providers if p.root_uuid not in replaced]
+            sharing += [p for p in loaded.providers if p.is_sharing]
+            sharing.sort(key=lambda provider: ids[provider.uuid])
+            model.__dict__["sharing_providers"] = tuple(sharing)
+        else:
+            # No sharing provider among the changed trees: their indexes hold.
+            model.__dict__.update((name, getattr(self, name)) for name in (
+                "sharing_providers", "sharing_aggregates", "sharing_by_aggregate", "sharing_root_of"
+            ))
+        self._carry_over(model, pools_changed)
         for root in replaced:
-            free.pop(root, None)
-            for provider in members.get(root, ()):
-                ids.pop(provider.uuid, None)
-        ids.update(loaded_ids)
-        free.update(_free_by_root(loaded.providers))
-        kept = [provider for provider in self.snapshot.providers if provider.root_uuid not in replaced]
-        providers = sorted(kept + list(loaded.providers), key=lambda provider: ids[provider.uuid])
-        snapshot = Snapshot(tuple(providers), {**self.snapshot.trait_rank, **loaded.trait_rank})
-        by_uuid = dict(self.snapshot.by_uuid)
-        members = dict(members)
-        for root in replaced:
-            for provider in members.pop(root, ()):
-                del by_uuid[provider.uuid]
-        by_uuid.update(loaded.by_uuid)
-        members.update(loaded.tree_members)
-        snapshot.__dict__["by_uuid"] = by_uuid
-        snapshot.__dict__["tree_members"] = members
-        sharing = self._sharing_after(replaced, loaded, ids)
-        return self._ready(revision, snapshot, free, ids, sharing)
+            model._forget_tree(root)
+        model._ready()
+        model.release_deleted()
+        return model
 
-    def _sharing_after(
-        self, replaced: set[str], loaded: Snapshot, ids: Mapping[str, int] | None = None
-    ) -> tuple[Provider, ...]:
-        """Sharing providers once the ``replaced`` trees are ``loaded``."""
-        ids = self.provider_ids if ids is None else ids
-        sharing = [p for p in self.sharing_providers if p.root_uuid not in replaced]
-        sharing += [p for p in loaded.providers if p.is_sharing]
-        return tuple(sorted(sharing, key=lambda provider: ids[provider.uuid]))
-
-    def _carry_over(self, model: ReadModel) -> None:
+    def _carry_over(self, model: ReadModel, pools_changed: bool) -> None:
         """Share what was worked out: entries of unchanged trees still hold
         and the others are passed over (``Memo``). Shapes, root keys,
         serving sharing providers and twin names depend on which sharing
         providers serve a tree too: they start afresh when a sharing
-        provider came, went or changed aggregates."""
+        provider came, went or changed aggregates; twin keys hold the
+        sharing providers' state as well."""
         # Entries of deleted trees and numbers of every state a tree was
         # ever in stay behind: start afresh once they outgrow the model.
         numbers = len(self._shape_numbers) + len(self._root_key_numbers)
@@ -294,43 +530,44 @@ class ReadModel:
         # the new model must not give two shapes one number.
         shared: tuple[str, ...] = ("summaries", "tree_summaries", "pool_states",
                                    "_shape_numbers", "_root_key_numbers", "_shape_lock")
-        if _sharing_layout(model) == _sharing_layout(self):
-            shared += ("shapes", "loose_shapes", "root_key_memo", "serving", "names")
+        if not pools_changed or _sharing_layout(model) == _sharing_layout(self):
+            shared += ("shapes", "loose_shapes", "root_key_memo", "serving", "names", "root_keys")
+            if not pools_changed:
+                shared += ("_twin_keys",)
         # The model is frozen; its fields live in the instance dict.
         model.__dict__.update((name, getattr(self, name)) for name in shared)
 
-    @classmethod
-    def _ready(
-        cls,
-        revision: int,
-        snapshot: Snapshot,
-        free: Mapping[str, Mapping[str, int]],
-        provider_ids: Mapping[str, int],
-        sharing_providers: tuple[Provider, ...] | None = None,
-        **carried,
-    ) -> ReadModel:
-        # Lists and a dict of the model's own, so that ``patch`` can
-        # replace entries in place.
-        if not isinstance(snapshot.providers, list):
-            object.__setattr__(snapshot, "providers", list(snapshot.providers))
-        snapshot.__dict__["roots"] = list(snapshot.roots)
-        snapshot.__dict__["trait_rank"] = dict(snapshot.trait_rank)
-        model = cls(revision, snapshot, free if isinstance(free, dict) else dict(free), provider_ids)
-        if sharing_providers is not None:
-            model.__dict__["sharing_providers"] = sharing_providers
-        # Indexes that did not change (the caller vouches), as they were.
-        model.__dict__.update(carried)
-        # Fill the lazy indexes once, while only this thread can see the
-        # model, so that request threads only ever read them.
-        _ = (snapshot.by_uuid, snapshot.roots, snapshot.tree_members, snapshot.order)
-        _ = (model.sharing_providers, model.uuid_by_id, model.root_positions)
-        _ = (model.sharing_aggregates, model.sharing_by_aggregate, model.sharing_root_of)
-        return model
+    def release_deleted(self) -> None:
+        """Drop the entries of deleted trees and providers that no model
+        still referenced lists (see ``_Lineage``). Only the refresher calls
+        this, on the newest model."""
+        if not self.holds_deleted:
+            return
+        lineage = self._lineage
+        oldest = lineage.oldest()
+        snapshot = self.snapshot
+        for root in [root for root, last in lineage.gone_roots.items() if last < oldest]:
+            del lineage.gone_roots[root]
+            snapshot.tree_members.pop(root, None)
+            self.free_by_root.pop(root, None)  # type: ignore[attr-defined]
+            self._forget_tree(root)
+            for memo in (self.shapes, self.loose_shapes, self.root_key_memo, self.serving,
+                         self.names, self.tree_summaries):
+                memo.entries.pop(root, None)
+        for uuid in [uuid for uuid, last in lineage.gone_providers.items() if last < oldest]:
+            del lineage.gone_providers[uuid]
+            snapshot.by_uuid.pop(uuid, None)
+            self.provider_ids.pop(uuid, None)  # type: ignore[attr-defined]
+            self.summaries.entries.pop(uuid, None)
+            self.pool_states.entries.pop(uuid, None)
+        for number in [number for number, last in lineage.gone_ids.items() if last < oldest]:
+            del lineage.gone_ids[number]
+            self.uuid_by_id.pop(number, None)
 
-    @cached_property
-    def root_positions(self) -> dict[str, int]:
+    @property
+    def root_positions(self) -> Mapping[str, int]:
         """Root uuid → its index in ``snapshot.roots``."""
-        return {root.uuid: index for index, root in enumerate(self.snapshot.roots)}
+        return self.__dict__["_root_positions"]
 
     @cached_property
     def uuid_by_id(self) -> dict[int, str]:
@@ -407,10 +644,11 @@ class ReadModel:
         serving it: the same ones when a request's groups filter on
         aggregates (``with_aggregates``), otherwise any in the same state.
         """
-        # Kept per model, not carried over: a pool's state is part of it.
+        # Carried over only while no pool changed: a pool's state is part of it.
         found = self._twin_keys.get((root, with_aggregates), _MISSING)
         if found is not _MISSING:
             return found
+        members = self.snapshot.tree_members[root]
         shape = self.tree_shape(root, with_aggregates)
         serving = self.serving_sharing(root)
         if shape is None:
@@ -419,7 +657,8 @@ class ReadModel:
             found = shape, serving
         else:
             found = shape, tuple(self.pool_state(uuid) for uuid in serving)
-        self._twin_keys[root, with_aggregates] = found
+        if self.snapshot.tree_members.get(root) is members:
+            self._twin_keys[root, with_aggregates] = found
         return found
 
     def twin_names(self, root: str) -> list[str]:
@@ -517,19 +756,29 @@ class ReadModel:
                 with self._shape_lock:
                     number = self._root_key_numbers.setdefault(key, len(self._root_key_numbers))
                 self.root_key_memo.put(root, members, number)
-            self.root_keys[root] = number
+            # Kept unless a refresh replaced the tree meanwhile (its entry
+            # would outlive the refresh that dropped it).
+            if self.snapshot.tree_members.get(root) is members:
+                self.root_keys[root] = number
         return number
 
-    @cached_property
+    @property
     def roots_by_key(self) -> dict[int, list[int]]:
         """Root key → positions in ``snapshot.roots`` of the roots with it,
         ascending: a request over every root decides each kind once instead
         of looking at each root. Worked out on first use (an O(roots) pass,
-        like one scan of the root filter), then kept while the model is."""
+        like one scan of the root filter), then kept until the model is
+        patched (tagged with the revision it was begun at, so that one
+        worked out across a patch is not kept)."""
+        revision = self.revision
+        found = self.__dict__.get("_roots_by_key")
+        if found is not None and found[0] == revision:
+            return found[1]
         grouped: dict[int, list[int]] = {}
         key_of = self.root_key
         for position, root in enumerate(self.snapshot.roots):
             grouped.setdefault(key_of(root.uuid), []).append(position)
+        self.__dict__["_roots_by_key"] = (revision, grouped)
         return grouped
 
     def summary(self, provider: Provider) -> ProviderSummary:
@@ -582,7 +831,8 @@ def _sharing_layout(model: ReadModel) -> list[tuple[str, frozenset[str]]]:
 
 
 def _free_by_root(providers: Iterable[Provider]) -> dict[str, dict[str, int]]:
-    """Root uuid → class → the most any one provider of the tree has free."""
+    """Root uuid → class → the most any one provider of the tree has free.
+    Trees with the same room share one mapping (never changed after)."""
     free: dict[str, dict[str, int]] = {}
     for provider in providers:
         tree = free.setdefault(provider.root_uuid, {})
@@ -590,4 +840,5 @@ def _free_by_root(providers: Iterable[Provider]) -> dict[str, dict[str, int]]:
             room = inventory.capacity - inventory.used
             if room > tree.get(name, -1):
                 tree[name] = room
-    return free
+    alike: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
+    return {root: alike.setdefault(tuple(tree.items()), tree) for root, tree in free.items()}

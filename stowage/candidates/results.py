@@ -244,12 +244,13 @@ class ProviderSummary:
     traits: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exclusion:
     """Why something was dropped by a stage, with the numbers behind it.
 
     ``reason`` is a short code (``insufficient_capacity``, ``missing_trait``,
-    ``forbidden_aggregate``, ``group_policy``, ...).
+    ``forbidden_aggregate``, ``group_policy``, ...). Slotted: a stage makes
+    one per provider it drops, if only for a moment.
     """
 
     stage: str
@@ -348,25 +349,56 @@ def _sortable(key: tuple) -> tuple:
 @dataclass(frozen=True)
 class StageReport:
     """How many items one stage kept and dropped, per reason; ``details``
-    splits the dropped ones by class or trait as well."""
+    splits the dropped ones by class or trait as well. ``unit`` names what
+    the stage counts (``stowage.candidates.attribution``'s units: trees,
+    providers, provider choices, combinations): each stage counts its own
+    items, so one tree may be counted by several stages, or many times by
+    one."""
 
     stage: str
     group: str | None
     kept: int
     excluded: tuple[tuple[str, int], ...] = ()
     details: tuple[ReasonCount, ...] = ()
+    unit: str = "providers"
+
+
+class TreeVerdict(NamedTuple):
+    """Why one tree anchors no candidate: the first stage of
+    ``stowage.candidates.attribution``'s order that rules it out, and that
+    stage's reason. Twin trees share one verdict object."""
+
+    stage: str
+    exclusion: Exclusion
+    # Reported by the fast engine's ``lone_trees`` stage too.
+    lone: bool = False
 
 
 @dataclass(frozen=True)
 class Explanation:
     """Counts per stage plus the nearest misses; a by-product of the run.
 
-    ``trees`` is how many trees (roots) the engine considered.
+    ``trees`` is how many trees (roots) the engine considered;
+    ``excluded_trees`` counts each tree it ruled out once, under the first
+    stage and reason that ruled it out (``stage`` and ``group`` set; the
+    stages and their order are ``stowage.candidates.attribution``'s, the
+    same for both engines), so the counts are trees and sum to at most
+    ``trees``. ``fitting_trees`` is how many trees anchor at least one
+    candidate the engine generated (before ``limit``): with a limit the
+    engine may stop before it has looked at every tree, and the excluded
+    and fitting trees together are the trees it looked at.
     """
 
     stages: tuple[StageReport, ...] = ()
     nearest_misses: tuple[Exclusion, ...] = ()
     trees: int = 0
+    excluded_trees: tuple[ReasonCount, ...] = ()
+    fitting_trees: int = 0
+
+    @property
+    def examined_trees(self) -> int:
+        """Trees the engine decided about: ruled out, or fitting."""
+        return self.fitting_trees + sum(count.count for count in self.excluded_trees)
 
 
 @dataclass(frozen=True)

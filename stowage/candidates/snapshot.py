@@ -15,9 +15,13 @@ from stowage import rules
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inventory:
-    """One provider's inventory of one resource class, with its usage."""
+    """One provider's inventory of one resource class, with its usage.
+
+    Slotted and hashable: a read model of 400,000 providers holds a million
+    of them, and equal ones are stored once (``stowage.storage.snapshot``).
+    """
 
     resource_class: str
     total: int
@@ -41,9 +45,13 @@ class Inventory:
         return self.used + amount <= self.capacity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Provider:
-    """A resource provider with everything the engine looks at."""
+    """A resource provider with everything the engine looks at.
+
+    ``inventories`` is never changed once the provider is made: providers
+    in the same state may share one mapping.
+    """
 
     uuid: str
     root_uuid: str

@@ -135,6 +135,7 @@ def replace_allocations(
     requests: list[ConsumerAllocations],
     leads: MessageLeads,
     attempts: int,
+    on_retry: Callable[[], None] | None = None,
 ) -> None:
     """Atomically give each consumer exactly its requested allocations.
 
@@ -143,9 +144,10 @@ def replace_allocations(
     back and runs the whole write again: ``attempts`` runs in all
     ([placement] allocation_conflict_retry_count), one budget for both, then
     ``AllocationWriteConflict``, which nothing retries again (the API's own
-    retry of aborted transactions does not see it).
+    retry of aborted transactions does not see it). ``on_retry`` is called
+    before each run again (the API counts them in its metrics).
     """
-    for _attempt in range(max(1, attempts)):
+    for attempt in range(max(1, attempts)):
         try:
             run_allocation_write(
                 database,
@@ -155,6 +157,8 @@ def replace_allocations(
             return
         except (ProviderRaceLost, errors.TransactionAborted) as failure:
             LOG.debug("Retrying an allocation write after %s", type(failure).__name__)
+            if on_retry is not None and attempt + 1 < attempts:
+                on_retry()
             continue
     LOG.warning("Gave up an allocation write after %d attempts", attempts)
     raise errors.AllocationWriteConflict(leads.conflict)

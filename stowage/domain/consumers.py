@@ -59,13 +59,13 @@ def ensure_consumer(
     )
     project_id = found.project_id
     if project_id is None:
-        project_id = consumer_storage.ensure_project(connection, claim.project_id)
+        project_id = consumer_storage.ensure_project(connection, claim.project_id, missing=True)
     user_id = found.user_id
     if user_id is None:
-        user_id = consumer_storage.ensure_user(connection, claim.user_id)
+        user_id = consumer_storage.ensure_user(connection, claim.user_id, missing=True)
     type_id = found.consumer_type_id
     if claim.consumer_type is not None and type_id is None:
-        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type)
+        type_id = consumer_storage.ensure_consumer_type(connection, claim.consumer_type, missing=True)
     consumer = found.consumer
     if consumer is None:
         if claim.check_generation and claim.generation is not None:

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import datetime
 import uuid as uuid_module
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
 from stowage import errors
+from stowage.candidates import listing
+from stowage.candidates.listing import ListingConditions
+from stowage.candidates.readmodel import ReadModel
+from stowage.domain.candidates import ReadModelCache
 from stowage.domain.filters import AggregateFilter, ResourceAmount, TraitFilter
 from stowage.domain.inventories import MAX_INT
 from stowage.storage import providers as storage
-from stowage.storage.providers import ProviderFilter, ProviderRecord, ProviderRow
+from stowage.storage.catalog import STANDARD_CLASSES, STANDARD_TRAITS
+from stowage.storage.providers import ListedProvider, ProviderFilter, ProviderRecord, ProviderRow
 
 # Marks an update that leaves the parent as it is.
 UNCHANGED = object()
@@ -222,12 +228,18 @@ def _refuse_while_in_use(connection: Connection, provider: ProviderRow, uuid: st
         )
 
 
-def list_providers(connection: Connection, query: ProviderQuery) -> list[ProviderRecord]:
-    """Providers matching every condition of ``query``.
+def list_providers(
+    connection: Connection, query: ProviderQuery, read_models: ReadModelCache | None = None
+) -> list[ListedProvider]:
+    """Providers matching every condition of ``query``, in creation order:
+    filtered in the fast engine's read model when ``read_models`` is given
+    (brought to what ``connection`` sees first), by SQL otherwise.
 
     Raises ``BadRequest`` for an unknown resource class or trait; an unknown
     ``in_tree`` provider or aggregate simply matches nothing.
     """
+    if read_models is not None:
+        return _list_from_model(connection, query, read_models.current(connection))
     # Checked in upstream's order: an unknown tree ends the search before
     # unknown traits, which are reported before unknown resource classes.
     tree_root_id = None
@@ -238,23 +250,12 @@ def list_providers(connection: Connection, query: ProviderQuery) -> list[Provide
         tree_root_id = tree_member.root_provider_id
     trait_names = query.required.names
     found_traits = storage.trait_ids(connection, trait_names)
-    missing = sorted(trait_names - set(found_traits))
-    if missing:
-        raise errors.BadRequest(
-            f'Invalid trait(s) in "required" parameter: No such trait(s): {", ".join(missing)}.'
-        )
+    _refuse_unknown_traits(trait_names - set(found_traits))
     class_ids = storage.resource_class_ids(
         connection, {item.resource_class for item in query.resources}
     )
-    for item in query.resources:
-        if item.resource_class not in class_ids:
-            raise errors.BadRequest(
-                "Invalid resource class in resources parameter: "
-                f"No such resource class {item.resource_class}."
-            )
-    if any(item.amount > MAX_INT for item in query.resources):
-        # No inventory's max_unit is larger, so nothing fits (and the
-        # database's integer columns could not even be compared with it).
+    _refuse_unknown_classes(query.resources, class_ids)
+    if _beyond_any_inventory(query.resources):
         return []
     conditions = ProviderFilter(
         name=query.name,
@@ -269,3 +270,85 @@ def list_providers(connection: Connection, query: ProviderQuery) -> list[Provide
         resources={class_ids[item.resource_class]: item.amount for item in query.resources},
     )
     return storage.list_records(connection, conditions)
+
+
+def _list_from_model(
+    connection: Connection, query: ProviderQuery, model: ReadModel
+) -> list[ListedProvider]:
+    """``list_providers`` from the read model: the model picks the
+    providers, one statement reads their names and generations (the model
+    holds neither); a ``name`` is looked up first, which leaves one
+    provider at most to the model."""
+    # The same checks in the same order as the SQL listing's.
+    if query.in_tree is not None and query.in_tree not in model.snapshot.by_uuid:
+        return []
+    trait_names = query.required.names
+    custom = trait_names - STANDARD_TRAITS
+    _refuse_unknown_traits(custom - set(storage.trait_ids(connection, custom)))
+    classes = {item.resource_class for item in query.resources}
+    custom = classes - STANDARD_CLASSES
+    known = (classes & STANDARD_CLASSES) | set(storage.resource_class_ids(connection, custom))
+    _refuse_unknown_classes(query.resources, known)
+    if _beyond_any_inventory(query.resources):
+        return []
+    uuid = query.uuid
+    named = None
+    if query.name is not None:
+        named = storage.provider_details_named(connection, query.name)
+        if named is None or (uuid is not None and named[0] != uuid):
+            return []
+        uuid = named[0]
+    conditions = ListingConditions(
+        uuid=uuid,
+        in_tree=query.in_tree,
+        aggregates_any_of=query.member_of.any_of,
+        forbidden_aggregates=query.member_of.forbidden,
+        traits_any_of=query.required.any_of,
+        forbidden_traits=query.required.forbidden,
+        resources=tuple((item.resource_class, item.amount) for item in query.resources),
+    )
+    matched = listing.matching_providers(model, conditions)
+    if named is not None:
+        details = {named[1].id: named[1]}
+    else:
+        ids = [provider_id for provider_id, _provider in matched]
+        # Past a third of the providers, reading every row beats naming them.
+        wanted = ids if len(ids) * 3 < model.provider_count else None
+        details = storage.provider_details(connection, wanted)
+    found = []
+    listed = tuple.__new__  # the named tuple's own __new__ is a Python call
+    for provider_id, provider in matched:
+        row = details.get(provider_id)
+        # None: created after this transaction's snapshot (the model may be
+        # newer) or deleted meanwhile; either way not there to list.
+        if row is not None:
+            found.append(listed(ListedProvider, (
+                provider.uuid, row.name, row.generation, provider.parent_uuid,
+                provider.root_uuid, row.last_modified,
+            )))
+    return found
+
+
+def _refuse_unknown_traits(missing: set[str]) -> None:
+    if missing:
+        raise errors.BadRequest(
+            'Invalid trait(s) in "required" parameter: No such trait(s): '
+            f'{", ".join(sorted(missing))}.'
+        )
+
+
+def _refuse_unknown_classes(resources: tuple[ResourceAmount, ...], known: Collection[str]) -> None:
+    """The first unknown class, in the order the query names them."""
+    for item in resources:
+        if item.resource_class not in known:
+            raise errors.BadRequest(
+                "Invalid resource class in resources parameter: "
+                f"No such resource class {item.resource_class}."
+            )
+
+
+def _beyond_any_inventory(resources: tuple[ResourceAmount, ...]) -> bool:
+    """No inventory's max_unit is larger than ``MAX_INT``, so nothing fits
+    such an amount (and the database's integer columns could not even be
+    compared with it)."""
+    return any(item.amount > MAX_INT for item in resources)

@@ -79,6 +79,12 @@ def fold_pruned_changes(connection: Connection, upto: int) -> None:
     )
 
 
+def insert_new_row(connection: Connection, table: Table, row: dict) -> int | None:
+    """Insert ``row`` and return its id, in one statement; None (nothing
+    inserted) if a concurrent writer made the same unique key first."""
+    return backend_for(connection).insert_new_row(connection, table, row)
+
+
 def insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict]) -> int:
     """Insert ``rows``, silently skipping those that violate a unique key.
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from stowage import errors
-from stowage.storage.common import insert_ignoring_duplicates, utcnow
+from stowage.storage.common import insert_ignoring_duplicates, insert_new_row, utcnow
 from stowage.storage.schema import allocations, consumer_types, consumers, projects, users
 
 
@@ -46,29 +46,37 @@ class ConsumerRow:
     updated_at: datetime.datetime | None
 
 
-def _ensure_named_row(connection: Connection, table: Table, column: str, value: str) -> int:
-    """The id of the row of ``table`` whose ``column`` is ``value``, made if missing."""
+def _ensure_named_row(connection: Connection, table: Table, column: str, value: str, missing: bool) -> int:
+    """The id of the row of ``table`` whose ``column`` is ``value``, made if
+    missing; ``missing``: the caller has just looked and found none, so the
+    insert comes first (one statement, unless a concurrent writer made it)."""
     key = table.c[column]
-    found = connection.execute(select(table.c.id).where(key == value)).scalar()
-    if found is not None:
-        return found
-    insert_ignoring_duplicates(connection, table, [{column: value, "created_at": utcnow()}])
+    if not missing:
+        found = connection.execute(select(table.c.id).where(key == value)).scalar()
+        if found is not None:
+            return found
+    made = insert_new_row(connection, table, {column: value, "created_at": utcnow()})
+    if made is not None:
+        return made
     return connection.execute(select(table.c.id).where(key == value)).scalar_one()
 
 
-def ensure_project(connection: Connection, external_id: str) -> int:
-    """The internal id of project ``external_id``, created if missing."""
-    return _ensure_named_row(connection, projects, "external_id", external_id)
+def ensure_project(connection: Connection, external_id: str, missing: bool = False) -> int:
+    """The internal id of project ``external_id``, created if missing
+    (``missing``: the caller found none just now)."""
+    return _ensure_named_row(connection, projects, "external_id", external_id, missing)
 
 
-def ensure_user(connection: Connection, external_id: str) -> int:
-    """The internal id of user ``external_id``, created if missing."""
-    return _ensure_named_row(connection, users, "external_id", external_id)
+def ensure_user(connection: Connection, external_id: str, missing: bool = False) -> int:
+    """The internal id of user ``external_id``, created if missing
+    (``missing``: the caller found none just now)."""
+    return _ensure_named_row(connection, users, "external_id", external_id, missing)
 
 
-def ensure_consumer_type(connection: Connection, name: str) -> int:
-    """The id of consumer type ``name``, created if missing."""
-    return _ensure_named_row(connection, consumer_types, "name", name)
+def ensure_consumer_type(connection: Connection, name: str, missing: bool = False) -> int:
+    """The id of consumer type ``name``, created if missing (``missing``:
+    the caller found none just now)."""
+    return _ensure_named_row(connection, consumer_types, "name", name, missing)
 
 
 def _consumer_query(uuid) -> Select:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -61,6 +61,31 @@ class ProviderRecord(NamedTuple):
     @property
     def last_modified(self) -> datetime.datetime | None:
         return self.updated_at or self.created_at
+
+
+class ListedProvider(NamedTuple):
+    """A provider as ``GET /resource_providers`` lists it.
+
+    ``last_modified`` is ``updated_at``, or ``created_at`` for a provider
+    never updated. A named tuple, made once per provider listed.
+    """
+
+    uuid: str
+    name: str
+    generation: int
+    parent_provider_uuid: str | None
+    root_provider_uuid: str
+    last_modified: datetime.datetime | None
+
+
+class ProviderDetails(NamedTuple):
+    """What a listing from the read model reads of each provider listed:
+    the columns the model does not hold."""
+
+    id: int
+    name: str
+    generation: int
+    last_modified: datetime.datetime | None
 
 
 @dataclass(frozen=True)
@@ -453,10 +478,10 @@ def _with_capacity(resource_class_id: int, amount: int):
     )
 
 
-def list_records(connection: Connection, conditions: ProviderFilter) -> list[ProviderRecord]:
+def list_records(connection: Connection, conditions: ProviderFilter) -> list[ListedProvider]:
     """Providers matching every condition of ``conditions``, in creation order."""
     provider = resource_providers
-    query = _record_select()
+    query = _listing_select()
     if conditions.name is not None:
         query = query.where(provider.c.name == conditions.name)
     if conditions.uuid is not None:
@@ -474,8 +499,72 @@ def list_records(connection: Connection, conditions: ProviderFilter) -> list[Pro
     for resource_class_id, amount in conditions.resources.items():
         query = query.where(_with_capacity(resource_class_id, amount))
     rows = connection.execute(query.order_by(provider.c.id)).all()
-    return [_new_tuple(ProviderRecord, row) for row in rows]
+    return [_new_tuple(ListedProvider, row) for row in rows]
 
+
+def _listing_select():
+    """``SELECT rp.uuid, rp.name, rp.generation, parent.uuid, root.uuid,
+    COALESCE(rp.updated_at, rp.created_at)`` from ``_record_select``'s joins."""
+    provider = resource_providers
+    return select(
+        provider.c.uuid,
+        provider.c.name,
+        provider.c.generation,
+        _parent.c.uuid,
+        func.coalesce(_root.c.uuid, provider.c.uuid),
+        func.coalesce(provider.c.updated_at, provider.c.created_at),
+    ).select_from(
+        provider.outerjoin(_parent, _parent.c.id == provider.c.parent_provider_id).outerjoin(
+            _root, _root.c.id == provider.c.root_provider_id
+        )
+    )
+
+
+_DETAIL_COLUMNS = (
+    resource_providers.c.id,
+    resource_providers.c.name,
+    resource_providers.c.generation,
+    func.coalesce(resource_providers.c.updated_at, resource_providers.c.created_at),
+)
+# The ids are written into the statement: a few thousand bound parameters
+# cost PostgreSQL and SQLAlchemy far more than as many integers in the
+# text, and SQLite could not bind more than 32,766.
+_DETAILS_BY_ID = select(*_DETAIL_COLUMNS).where(
+    resource_providers.c.id.in_(bindparam("ids", expanding=True, literal_execute=True))
+)
+_EVERY_DETAIL = select(*_DETAIL_COLUMNS)
+_DETAILS_NAMED = select(resource_providers.c.uuid, *_DETAIL_COLUMNS).where(
+    resource_providers.c.name == bindparam("name")
+)
+
+
+def provider_details(connection: Connection, ids: Sequence[int] | None) -> dict[int, ProviderDetails]:
+    """Name, generation and last change of the providers ``ids`` names that
+    still exist (None: of every provider), by id; one statement::
+
+        SELECT id, name, generation, COALESCE(updated_at, created_at)
+          FROM resource_providers [WHERE id IN (<ids as literals>)]
+    """
+    if ids is None:
+        result = connection.execute(_EVERY_DETAIL)
+    elif not ids:
+        return {}
+    else:
+        result = connection.execute(_DETAILS_BY_ID, {"ids": [int(value) for value in ids]})
+    # Fetched at once: iterating a result fetches row by row.
+    return {row[0]: _new_tuple(ProviderDetails, row) for row in result.all()}
+
+
+def provider_details_named(connection: Connection, name: str) -> tuple[str, ProviderDetails] | None:
+    """The uuid and details of the provider called ``name``, if there is one.
+
+    ``SELECT uuid, id, name, generation, COALESCE(updated_at, created_at)
+    FROM resource_providers WHERE name = :name``
+    """
+    row = connection.execute(_DETAILS_NAMED, {"name": name}).first()
+    if row is None:
+        return None
+    return row[0], _new_tuple(ProviderDetails, row[1:])
 
 
 def lock_provider(connection: Connection, uuid: str) -> ProviderRow:

@@ -12,8 +12,8 @@ nothing, and summaries list every provider of a tree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import CompoundSelect, Connection, Select, func, select, union
 from sqlalchemy.orm import aliased
@@ -119,19 +119,32 @@ def load_snapshot(connection: Connection, resource_class_names: Collection[str])
         .where(provider_aggregates.c.resource_provider_id.in_(ids_in_play)),
     )
     return Snapshot.of(
-        (
-            Provider(
-                uuid=uuid,
-                root_uuid=root_uuid,
-                parent_uuid=parent_uuid,
-                inventories=inventories_by_provider.get(provider_id, {}),
-                traits=frozenset(traits_by_provider.get(provider_id, ())),
-                aggregates=frozenset(aggregates_by_provider.get(provider_id, ())),
-            )
-            for provider_id, uuid, parent_uuid, root_uuid in provider_rows
-        ),
+        providers_of_rows(provider_rows, inventories_by_provider, traits_by_provider, aggregates_by_provider),
         trait_rank={name: trait_id for _provider, name, trait_id in trait_rows},
     )
+
+
+def providers_of_rows(
+    provider_rows: Iterable[Sequence[Any]],
+    inventories_by_provider: Mapping[int, Mapping[str, Inventory]],
+    traits_by_provider: Mapping[int, Iterable[str]],
+    aggregates_by_provider: Mapping[int, Iterable[str]],
+    shared: Shared | None = None,
+) -> Iterator[Provider]:
+    """``Provider``s of (id, uuid, parent uuid, root uuid) rows, with their
+    inventories, traits and aggregates by provider id; equal values stored
+    once (``Shared``)."""
+    share = shared or Shared()
+    no_inventory: dict[str, Inventory] = {}
+    for provider_id, uuid, parent_uuid, root_uuid in provider_rows:
+        yield Provider(
+            uuid=share(uuid),
+            root_uuid=share(root_uuid),
+            parent_uuid=None if parent_uuid is None else share(parent_uuid),
+            inventories=inventories_by_provider.get(provider_id, no_inventory),
+            traits=share.names(traits_by_provider.get(provider_id, ())),
+            aggregates=share.names(aggregates_by_provider.get(provider_id, ())),
+        )
 
 
 def _inventories(connection: Connection, provider_ids: Select) -> dict[int, dict[str, Inventory]]:
@@ -186,20 +199,69 @@ def inventory_statement(provider_ids: Select) -> Select:
     )
 
 
-def inventories_of_rows(rows: Iterable[Sequence[Any]]) -> dict[int, dict[str, Inventory]]:
-    """``inventory_statement``'s rows by provider id and class."""
-    found: dict[int, dict[str, Inventory]] = defaultdict(dict)
-    for provider_id, name, total, reserved, min_unit, max_unit, step, ratio, used in rows:
-        found[provider_id][name] = Inventory(
-            resource_class=name,
-            total=total,
-            reserved=reserved,
-            min_unit=min_unit,
-            max_unit=max_unit,
-            step_size=step,
-            allocation_ratio=float(ratio),
-            used=int(used),
+class Shared:
+    """One object for each distinct value a load reads, so that a read
+    model of 400,000 providers stores each only once: the uuid of a root
+    (its own, and the root and parent of each of its providers), a class
+    name, an inventory (a rack of hosts in the same state has the same
+    ones), a provider's whole inventory mapping, a set of traits or of
+    aggregates. Lives for one load: equal values read by later loads (a
+    refresh) are new objects, so nothing accumulates across writes.
+    """
+
+    __slots__ = ("_stocks", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+        self._stocks: dict[tuple[Inventory, ...], dict[str, Inventory]] = {}
+
+    def __call__(self, value: _Value) -> _Value:
+        return self._values.setdefault(value, value)
+
+    def names(self, names: Iterable[str]) -> frozenset[str]:
+        # Through a set: a frozenset copied from one is sized to fit.
+        return self(frozenset(set(names)))
+
+    def stock(self, found: dict[str, Inventory]) -> dict[str, Inventory]:
+        """``found`` or an equal mapping already read (never changed later:
+        ``Provider.inventories``)."""
+        return self._stocks.setdefault(tuple(found.values()), found)
+
+
+_Value = TypeVar("_Value", bound=Hashable)
+
+
+def inventories_of_rows(
+    rows: Iterable[Sequence[Any]], shared: Shared | None = None
+) -> dict[int, dict[str, Inventory]]:
+    """``inventory_statement``'s rows by provider id and class. Rows in
+    provider order (a whole load's) are folded provider by provider, so that
+    no per-row object outlives its provider's turn."""
+    share = shared or Shared()
+    found: dict[int, dict[str, Inventory]] = {}
+    provider_id: int | None = None
+    stock: dict[str, Inventory] = {}
+    for row_id, name, total, reserved, min_unit, max_unit, step, ratio, used in rows:
+        if row_id != provider_id:
+            if provider_id is not None:
+                found[provider_id] = share.stock(stock)
+            provider_id = row_id
+            stock = dict(found.get(row_id, ()))
+        name = share(name)
+        stock[name] = share(
+            Inventory(
+                resource_class=name,
+                total=total,
+                reserved=reserved,
+                min_unit=min_unit,
+                max_unit=max_unit,
+                step_size=step,
+                allocation_ratio=float(ratio),
+                used=int(used),
+            )
         )
+    if provider_id is not None:
+        found[provider_id] = share.stock(stock)
     return found
 
 

@@ -521,16 +521,45 @@ async function explain(query) {
     section.dataset.loaded = "true";
     return;
   }
-  // {"summary", "groups": [{"group", "stages": [{"stage", "kept", "excluded"}]}],
+  // {"summary", "excluded_trees": {"unit", "examined", "excluded", "reasons"},
+  // "groups": [{"group", "stages": [{"stage", "unit", "kept", "excluded"}]}],
   // "nearest_misses"}; a bare "stages" list is taken as the request's one group.
   const groups = answer.groups ?? [{ group: null, stages: answer.stages ?? [] }];
   fill(
     body,
     h("p", { class: "summary" }, answer.summary ?? ""),
+    treeReasons(answer.excluded_trees, answer.trees ?? 0),
     groups.filter((group) => group.stages?.length).map(funnel),
     misses(answer.nearest_misses ?? []),
   );
   section.dataset.loaded = "true";
+}
+
+function treeReasons(excluded, trees) {
+  // Each tree ruled out once, under the first reason that ruled it out: a bar
+  // per reason against all the trees.
+  const reasons = excluded?.reasons ?? [];
+  if (!reasons.length) return null;
+  return h(
+    "div",
+    { class: "tree-reasons" },
+    h("h3", {}, `Trees ruled out: ${numbers.format(excluded.excluded ?? 0)} of ${numbers.format(trees)}, each under the first reason`),
+    h(
+      "ol",
+      {},
+      reasons.map((reason) => {
+        const bar = h("span", { class: "fill lost" });
+        bar.style.width = `${(reason.count / Math.max(1, trees)) * 100}%`;
+        return h(
+          "li",
+          { class: "tree-reason", "data-reason": reason.reason, "data-stage": reason.stage },
+          h("span", { class: "stage-bar" }, bar),
+          h("span", { class: "reason-text" }, reason.text ?? `${numbers.format(reason.count)} × ${reason.reason}`),
+          h("span", { class: "stage-name" }, reason.stage ?? ""),
+        );
+      }),
+    ),
+  );
 }
 
 function funnel(group) {
@@ -555,7 +584,7 @@ function funnel(group) {
           { class: "stage", "data-stage": stage.stage },
           h("span", { class: "stage-name" }, stage.stage),
           h("span", { class: "stage-bar" }, keptBar, lostBar),
-          h("span", { class: "stage-count" }, `kept ${numbers.format(kept)}`, lost ? `, excluded ${numbers.format(lost)}` : ""),
+          h("span", { class: "stage-count" }, `kept ${numbers.format(kept)}`, lost ? `, excluded ${numbers.format(lost)}` : "", stage.unit ? ` ${stage.unit}` : ""),
           (stage.excluded ?? []).length
             ? h("ul", { class: "reasons" }, stage.excluded.map((reason) => h("li", {}, reasonText(reason))))
             : null,

@@ -68,7 +68,7 @@ def explained(client: Client, query: str) -> dict:
 def test_nothing_fitting_for_several_reasons_is_counted_per_reason_in_one_line(client, cloud):
     body = explained(client, NOTHING_FITS)
     assert body["summary"] == (
-        "0 of 5 trees fit: 2 lack CUSTOM_X; 2 have too little VCPU (need 4, best free 3); "
+        "0 of 5 trees fit: 2 have too little VCPU (need 4, best free 3); 2 lack CUSTOM_X; "
         "1 has no VCPU"
     )
     assert (body["candidates"], body["trees"], body["fitting_trees"]) == (0, 5, 0)
@@ -103,6 +103,61 @@ def test_a_suffixed_group_is_named_in_the_summary(client, cloud):
         "2 have too little VCPU (need 4, best free 3) in group 2; 1 has no VCPU"
     )
     assert [group["group"] for group in body["groups"]] == [None, "1", "2"]
+
+
+def test_each_excluded_tree_is_counted_once_under_its_first_reason(client, cloud):
+    trees = explained(client, NOTHING_FITS)["excluded_trees"]
+    assert (trees["unit"], trees["examined"], trees["excluded"]) == ("trees", 5, 5)
+    assert [(r["stage"], r["reason"], r["count"], r["resource_class"], r["trait"])
+            for r in trees["reasons"]] == [
+        ("tree_room", "no_room_in_tree", 2, "VCPU", None),
+        ("groups", "missing_trait", 2, None, "CUSTOM_X"),
+        ("tree_room", "no_inventory_in_tree", 1, "VCPU", None),
+    ]
+    room = trees["reasons"][0]
+    assert (room["requested"], room["free"], room["text"]) == (
+        4, 3, "2 have too little VCPU (need 4, best free 3)"
+    )
+
+
+def test_every_stage_says_what_it_counts(client, cloud):
+    body = explained(
+        client, "resources1=VCPU:1&required1=CUSTOM_X&resources2=VCPU:4&group_policy=none"
+    )
+    units = {stage["stage"]: stage["unit"] for group in body["groups"] for stage in group["stages"]}
+    assert units["eligible_roots"] == units["lone_trees"] == "trees"
+    assert set(units.values()) <= {"trees", "providers", "provider choices", "combinations"}
+
+
+def test_a_tree_counting_on_a_sharing_provider_is_told_why_it_cannot(client):
+    """Topology (DISK_GB only in a sharing pool)::
+
+        pool: DISK_GB 100, MISC_SHARES_VIA_AGGREGATE   ┐ aggregate A
+        near: VCPU 8                                   ┘
+        far:  VCPU 8                                     in no aggregate
+    """
+    build = Builder(client)
+    aggregate = "7b1d0a6e-2f9c-4e8b-a1d3-5c6f7e8d9a0b"
+    pool = build.create_provider("pool", aggregate)
+    near = build.create_provider("near", aggregate)
+    far = build.create_provider("far")
+    build.add_inventory(pool, "DISK_GB", 100)
+    build.set_traits(pool, "MISC_SHARES_VIA_AGGREGATE")
+    for host in (near, far):
+        build.add_inventory(host, "VCPU", 8)
+    body = explained(client, "resources=VCPU:1,DISK_GB:200")
+    assert body["summary"] == (
+        "0 of 3 trees fit: 1 has no VCPU; 1 has no DISK_GB of its own and too little in the "
+        "sharing providers of its aggregates (need 200, best free 100); 1 has no DISK_GB and "
+        "no sharing provider of it is in its aggregates"
+    )
+    reasons = {r["reason"]: r for r in body["excluded_trees"]["reasons"]}
+    assert set(reasons) == {"no_inventory_in_tree", "no_room_in_sharing", "no_sharing_provider"}
+    assert reasons["no_room_in_sharing"]["free"] == 100
+    # Room in the pool: both hosts on it fit, the one outside still does not.
+    assert explained(client, "resources=VCPU:1,DISK_GB:50")["summary"] == (
+        "1 of 3 trees fit (1 candidate)"
+    )
 
 
 def test_a_query_that_fits_says_how_many_trees_and_candidates(client, cloud):
@@ -148,8 +203,8 @@ def test_an_empty_answer_logs_the_request_id_and_the_summary_at_info(client, clo
     ]
     assert record.levelno == logging.INFO
     assert record.getMessage() == (
-        f"{request_id}: no allocation candidates: 0 of 5 trees fit: 2 lack CUSTOM_X; "
-        "2 have too little VCPU (need 4, best free 3); 1 has no VCPU"
+        f"{request_id}: no allocation candidates: 0 of 5 trees fit: "
+        "2 have too little VCPU (need 4, best free 3); 2 lack CUSTOM_X; 1 has no VCPU"
     )
 
 
@@ -186,7 +241,7 @@ def test_the_command_prints_the_summary_and_the_nearest_misses(sqlite_config, ca
     assert main(["explain", NOTHING_FITS, "--config-file", sqlite_config]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
-        "0 of 5 trees fit: 2 lack CUSTOM_X; 2 have too little VCPU (need 4, best free 3); "
+        "0 of 5 trees fit: 2 have too little VCPU (need 4, best free 3); 2 lack CUSTOM_X; "
         "1 has no VCPU"
     )
     assert lines[1] == "Nearest misses:"

@@ -13,10 +13,12 @@ from tests.support import Client, test_conf
 JSON = {"accept": "application/json"}
 
 
-def call(app, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def call(
+    app, headers: dict[str, str], method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     """A raw GET /healthcheck (its text answer is not JSON, which
     ``Client``'s contract check expects of answers it asked JSON of)."""
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthcheck", "QUERY_STRING": "",
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": "/healthcheck", "QUERY_STRING": "",
                "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
                "wsgi.input": io.BytesIO(b""), "SERVER_PROTOCOL": "HTTP/1.1"}
     environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()})
@@ -94,8 +96,31 @@ def test_an_administrator_is_told_the_database_check_failed(tmp_path):
     assert checks["read_model"]["available"] is False
 
 
+def test_head_answers_by_status_alone_as_oslo_middleware_does(app, tmp_path):
+    status, headers, body = call(app, {}, "HEAD")
+    assert (status, body) == (204, b"")
+    assert headers["content-type"] == "text/plain; charset=UTF-8"
+    assert "content-length" not in headers
+    # Whatever Accept asks for, and with an administrator's token.
+    assert call(app, {**JSON, "x-auth-token": "admin", "x-roles": "admin"}, "HEAD")[::2] == (
+        204, b""
+    )
+    status, headers, body = call(unreachable_app(tmp_path), {}, "HEAD")
+    assert (status, body) == (503, b"")
+    assert (headers["content-type"], headers["content-length"]) == (
+        "text/plain; charset=UTF-8", "0"
+    )
+
+
+def test_head_counts_an_unreachable_database_in_the_metrics(tmp_path):
+    app = unreachable_app(tmp_path)
+    call(app, {}, "HEAD")
+    metrics = Client(app, token="admin").get("/metrics").body.decode()
+    assert 'stowage_database_unavailable_total{route="/healthcheck"} 1.0' in metrics
+
+
 def test_other_methods_are_405_in_placements_format(client):
     answer = client.post("/healthcheck", {})
     assert answer.status == 405
-    assert answer.headers["allow"] == "GET"
+    assert answer.headers["allow"] == "GET, HEAD"
     assert answer.json()["errors"][0]["status"] == 405

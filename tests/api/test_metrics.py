@@ -4,13 +4,16 @@ answered: by route template, method, status and microversion, candidates
 per answer, empty answers, 409s, 503s and the read model's refreshes."""
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stowage import errors
 from stowage.api.app import create_app
 from stowage.api.metrics import Metrics
+from stowage.storage.database import Database
 from tests.support import Client, test_conf
 
 
@@ -59,7 +62,11 @@ def test_candidates_and_empty_answers_are_counted(client):
     client.get("/allocation_candidates?resources=VCPU:100")
     assert value(client, "stowage_allocation_candidates_returned_count") == 2
     assert value(client, "stowage_allocation_candidates_returned_sum") == 1
-    assert value(client, "stowage_allocation_candidates_empty_total") == 1
+    assert value(client, "stowage_allocation_candidates_empty_total",
+                 reason="no_room_in_tree") == 1
+    client.get("/allocation_candidates?resources=VCPU:1&required=HW_CPU_X86_AVX2")
+    assert value(client, "stowage_allocation_candidates_empty_total",
+                 reason="missing_trait") == 1
     assert value(client, "stowage_read_model_refresh_seconds_count") >= 1
 
 
@@ -79,6 +86,64 @@ def test_an_unreachable_database_is_counted(tmp_path):
     client = Client(create_app(test_conf(), database))
     assert client.get("/resource_providers").status == 503
     assert value(client, "stowage_database_unavailable_total", route="/resource_providers") == 1
+
+
+class AbortingWrites:
+    """A database whose next ``aborts`` write transactions the database
+    aborts (as a deadlock would): nothing they wrote is kept."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self.aborts = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._database, name)
+
+    @contextlib.contextmanager
+    def write(self):
+        with self._database.write() as connection:
+            yield connection
+            if self.aborts:
+                self.aborts -= 1
+                raise errors.TransactionAborted("deadlock (provoked by the test)")
+
+
+def a_provider_with_vcpu(client: Client) -> str:
+    provider = str(uuid.uuid4())
+    client.post("/resource_providers", {"name": "cn1", "uuid": provider})
+    client.put(f"/resource_providers/{provider}/inventories",
+               {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}})
+    return provider
+
+
+def claim(provider: str) -> dict:
+    return {"allocations": {provider: {"resources": {"VCPU": 1}}},
+            "project_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
+            "consumer_generation": None, "consumer_type": "INSTANCE"}
+
+
+def test_allocation_writes_run_again_are_counted_as_retries(database):
+    aborting = AbortingWrites(database)
+    client = Client(create_app(test_conf(), aborting, metrics=Metrics()))
+    provider = a_provider_with_vcpu(client)
+    # Aborted twice, then written: two retries inside the allocation write.
+    aborting.aborts = 2
+    assert client.put(f"/allocations/{uuid.uuid4()}", claim(provider)).status == 204
+    assert value(client, "stowage_transaction_retries_total") == 2
+    aborting.aborts = 1
+    body = {str(uuid.uuid4()): claim(provider)}
+    assert client.post("/allocations", body).status == 204
+    assert value(client, "stowage_transaction_retries_total") == 3
+
+
+def test_an_allocation_write_that_gives_up_counts_only_the_runs_again(database):
+    aborting = AbortingWrites(database)
+    conf = test_conf(placement={"allocation_conflict_retry_count": 3})
+    client = Client(create_app(conf, aborting, metrics=Metrics()))
+    provider = a_provider_with_vcpu(client)
+    aborting.aborts = 10
+    assert client.put(f"/allocations/{uuid.uuid4()}", claim(provider)).status == 409
+    assert value(client, "stowage_transaction_retries_total") == 2
 
 
 def test_each_app_counts_alone(database):

@@ -11,7 +11,7 @@ import pytest
 from stowage.api.handlers.resource_providers import serialize_provider, serialize_providers
 from stowage.api.http import Request
 from stowage.api.versions import Version
-from stowage.storage.providers import ProviderRecord
+from stowage.storage.providers import ListedProvider, ProviderRecord
 
 ROOT = "11111111-1111-4111-8111-111111111111"
 CHILD = "22222222-2222-4222-8222-222222222222"
@@ -50,9 +50,11 @@ def expected(uuid: str, name: str, parent: str | None, minor: int, mount: str) -
 @pytest.mark.parametrize("name", ["cn1", 'quote " backslash \\ tab \t nul \x00', "名前 ☃ \u2028"])
 def test_a_provider_as_text_is_the_json_of_its_dict(minor, mount, name):
     records = [record(ROOT, name, None), record(CHILD, "child", ROOT)]
+    listed = [ListedProvider(r.uuid, r.name, r.generation, r.parent_provider_uuid,
+                             r.root_provider_uuid, r.last_modified) for r in records]
     at = request(minor, mount)
     assert json.loads(serialize_provider(at, records[0])) == expected(ROOT, name, None, minor, mount)
-    assert json.loads(serialize_providers(at, records)) == {"resource_providers": [
+    assert json.loads(serialize_providers(at, listed)) == {"resource_providers": [
         expected(ROOT, name, None, minor, mount), expected(CHILD, "child", ROOT, minor, mount),
     ]}
     assert json.loads(serialize_providers(at, [])) == {"resource_providers": []}

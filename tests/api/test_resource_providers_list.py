@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Client
+from stowage.api.app import create_app
+from tests.support import Client, test_conf
 
 COMPUTE = "11111111-0000-4000-8000-000000000001"
 STORAGE = "11111111-0000-4000-8000-000000000002"
@@ -18,6 +19,12 @@ EMPTY = "11111111-0000-4000-8000-000000000003"
 AGG_1 = "22222222-0000-4000-8000-000000000001"
 AGG_2 = "22222222-0000-4000-8000-000000000002"
 AGG_UNUSED = "22222222-0000-4000-8000-000000000003"
+
+
+@pytest.fixture(params=["fast", "reference"])
+def app(database, request):
+    """Each spec on both listings: from the fast engine's read model, and by SQL."""
+    return create_app(test_conf(stowage={"candidate_engine": request.param}), database)
 
 
 def names(client: Client, query: str = "") -> set[str]:

@@ -259,6 +259,40 @@ def test_a_worker_further_behind_than_the_feed_keeps_patches_what_changed(databa
     assert after.free_by_root[touched] == {"VCPU": 1}
 
 
+def test_trees_created_reshaped_and_deleted_are_patched_without_a_rebuild(database, caplog):
+    """Each step is applied to the indexes the model has, never copied nor
+    built again: every later model shares them."""
+    client = fast_client(database)
+    build = Builder(client)
+    host = build.create_provider("host")
+    build.add_inventory(host, "VCPU", 4)
+    cache = ReadModelCache()
+    with database.read(consistent=True) as connection:
+        first = cache.current(connection)
+    caplog.set_level(logging.INFO, logger="stowage.domain.candidates")
+
+    def refreshed() -> None:
+        with database.read(consistent=True) as connection:
+            model = cache.current(connection)
+            assert list(model.snapshot.providers) == list(load_all_providers(connection).providers)
+        assert model.snapshot.by_uuid is first.snapshot.by_uuid
+
+    build.create_provider("other")
+    refreshed()
+    child = build.create_provider("child", parent=host)
+    refreshed()
+    made_root = client.put(f"/resource_providers/{child}", {"name": "child", "parent_provider_uuid": None},
+                           headers={"OpenStack-API-Version": "placement 1.37"})
+    assert made_root.status == 200, made_root.body
+    refreshed()
+    latest = cache.latest
+    assert latest is not None and child in {root.uuid for root in latest.snapshot.roots}
+    for deleted in (child, host):
+        assert client.delete(f"/resource_providers/{deleted}").status == 204
+        refreshed()
+    assert not [r for r in caplog.records if "Read model" in r.getMessage()]
+
+
 def test_deleting_a_provider_removes_its_tree_from_the_read_model(database):
     client = fast_client(database)
     build = Builder(client)

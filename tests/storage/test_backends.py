@@ -10,7 +10,7 @@ import psycopg.errors
 import pymysql.err
 import pytest
 import sqlalchemy
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 
@@ -19,7 +19,7 @@ from stowage.storage import schema
 from stowage.storage.backends import backend_for
 from stowage.storage.catalog import create_resource_class, find_resource_class, rename_resource_class
 from stowage.storage.changes import ChangesSince, changes_since, current_revision
-from stowage.storage.common import CHANGES_KEPT, insert_ignoring_duplicates, utcnow
+from stowage.storage.common import CHANGES_KEPT, insert_ignoring_duplicates, insert_new_row, utcnow
 from stowage.storage.consumers import ensure_project
 from stowage.storage.database import Database, newest_schema_revision
 from stowage.storage.inventories import InventoryValues, insert_inventory
@@ -56,6 +56,8 @@ def _wrapped(original: Exception) -> DBAPIError:
         # feed's trigger), as InnoDB reports it (seen in tests/served/test_contention.py).
         ("mysql", pymysql.err.OperationalError(1467, "Failed to read auto-increment value from storage engine"),
          True),
+        # A deadlock inside a savepoint took the savepoint with the transaction.
+        ("mysql", pymysql.err.OperationalError(1305, "SAVEPOINT sa_savepoint_1 does not exist"), True),
         ("mysql", pymysql.err.IntegrityError(1062, "Duplicate entry 'X' for key 'name'"), False),
         ("mysql", pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"), False),
     ],
@@ -99,6 +101,41 @@ def test_a_lock_wait_timeout_on_mysql_is_reported_as_an_aborted_transaction(mysq
     finally:
         impatient.dispose()
     assert aborted.value.__cause__.orig.args[0] == 1205
+
+
+def test_a_deadlock_inside_a_savepoint_on_mysql_is_reported_as_an_aborted_transaction(mysql_database):
+    """InnoDB rolls the victim's whole transaction back, its savepoints with
+    it: what the writer sees is 1305 from ROLLBACK TO SAVEPOINT, and that
+    too may be run again (a provider delete met it as a 500)."""
+    with mysql_database.write() as connection:
+        for name in ("left", "right"):
+            insert_provider(connection, str(uuid.uuid4()), name, None)
+    both_hold_one = threading.Barrier(2, timeout=30)
+    outcomes: dict[str, Exception | None] = {}
+
+    def writer(first: str, second: str) -> None:
+        try:
+            with mysql_database.write() as connection:
+                connection.execute(_LOCK_NAMED, {"name": first}).all()
+                both_hold_one.wait()
+                with connection.begin_nested():
+                    connection.execute(_LOCK_NAMED, {"name": second}).all()
+        except Exception as error:  # noqa: BLE001 - the outcome is the assertion
+            outcomes[first] = error
+        else:
+            outcomes[first] = None
+
+    threads = [threading.Thread(target=writer, args=pair) for pair in (("left", "right"), ("right", "left"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    failed = [error for error in outcomes.values() if error is not None]
+    assert len(outcomes) == 2 and len(failed) == 1, outcomes
+    assert isinstance(failed[0], errors.TransactionAborted), repr(failed[0])
+
+
+_LOCK_NAMED = text("SELECT id FROM resource_providers WHERE name = :name FOR UPDATE")
 
 
 # --- inserts that skip duplicates -----------------------------------------------
@@ -169,6 +206,27 @@ def test_provider_names_differing_in_case_or_trailing_spaces_are_three_providers
         assert len(ids) == 3
         assert find_provider_named(connection, "host ").name == "host "
         assert find_provider_named(connection, "Host") is None
+
+
+def test_a_new_row_insert_gives_the_id_or_none_for_a_duplicate(database):
+    with database.write() as connection:
+        made = insert_new_row(connection, schema.projects, {"external_id": "p", "created_at": utcnow()})
+        assert made == connection.execute(
+            select(schema.projects.c.id).where(schema.projects.c.external_id == "p")
+        ).scalar_one()
+        assert insert_new_row(connection, schema.projects, {"external_id": "p", "created_at": utcnow()}) is None
+        count = connection.execute(select(func.count()).select_from(schema.projects)).scalar_one()
+        assert count == 1
+
+
+def test_a_project_another_writer_made_after_the_lookup_is_found_not_duplicated(database):
+    """``missing=True`` inserts first; a concurrent creator's row (here made
+    just before) turns the insert into a read of that row."""
+    with database.write() as connection:
+        first = ensure_project(connection, "raced")
+        assert ensure_project(connection, "raced", missing=True) == first
+        assert ensure_project(connection, "fresh", missing=True) not in (None, first)
+        assert ensure_project(connection, "fresh") == ensure_project(connection, "fresh", missing=True)
 
 
 def test_project_ids_differing_only_in_case_are_two_projects(database):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import uuid
 
+import pytest
+
 from stowage import rules
 from stowage.api.app import create_app
 from tests.support import Client, test_conf
@@ -17,8 +19,9 @@ from tests.support import Client, test_conf
 RATIOS = (1.0, 1.5, 0.7, 16.0, 1.3333, 2.25)
 
 
-def test_listing_by_resources_lists_exactly_the_providers_the_fit_rules_admit(database):
-    client = Client(create_app(test_conf(), database))
+@pytest.mark.parametrize("engine", ["reference", "fast"])  # SQL, and the read model
+def test_listing_by_resources_lists_exactly_the_providers_the_fit_rules_admit(database, engine):
+    client = Client(create_app(test_conf(stowage={"candidate_engine": engine}), database))
     chooser = random.Random(7)
     inventories: dict[str, tuple[int, int, int, int, int, float, int]] = {}
     for number in range(40):

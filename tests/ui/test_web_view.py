@@ -259,6 +259,12 @@ def test_a_query_is_explained_as_a_funnel(view, cloud, api, artifacts):
     for shown, stage in zip(stages, expected, strict=True):
         assert shown.find_element(By.CSS_SELECTOR, ".stage-count").text.startswith(f"kept {stage['kept']}")
     assert any(stage.find_elements(By.CSS_SELECTOR, ".reasons li") for stage in stages)
+    # Each tree ruled out once, under its first reason, as the answer says.
+    shown = section.find_elements(By.CSS_SELECTOR, ".tree-reason .reason-text")
+    assert [reason.text for reason in shown] == [
+        reason["text"] for reason in answer["excluded_trees"]["reasons"]
+    ]
+    assert shown, "the funnel's query rules trees out"
     # A query the API refuses is shown as its error.
     assert "Could not load: 400" in explain(view, "resources=VCPU:x").text
 

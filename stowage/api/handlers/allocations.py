@@ -120,6 +120,7 @@ def put_allocations(request: Request, services) -> Response:
         [wanted],
         allocation_domain.MessageLeads(allocation_domain.put_unknown_class_lead(consumer)),
         services.conf.placement.allocation_conflict_retry_count,
+        on_retry=services.metrics.retries.inc,
     )
     return no_content()
 
@@ -136,6 +137,7 @@ def post_allocations(request: Request, services) -> Response:
         wanted,
         allocation_domain.MessageLeads(allocation_domain.POST_UNKNOWN_CLASS_LEAD),
         services.conf.placement.allocation_conflict_retry_count,
+        on_retry=services.metrics.retries.inc,
     )
     return no_content()
 

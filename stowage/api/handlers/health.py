@@ -1,8 +1,10 @@
-"""GET /healthcheck: is this worker fit to serve? (no token needed).
+"""GET and HEAD /healthcheck: is this worker fit to serve? (no token needed).
 
 The answer has oslo.middleware healthcheck's shape, which load balancers
 and OpenStack tooling already read: 200 when every check passes, 503 when
-one fails; plain text unless the Accept header prefers JSON. Without a
+one fails; plain text unless the Accept header prefers JSON. HEAD, as
+oslo.middleware answers it, is the status alone: 204 when every check
+passes, 503 when one fails, no body. Without a
 token, or for a caller who is not an administrator (the ``admin_api``
 policy rule), it says only whether the service is well::
 
@@ -43,6 +45,8 @@ TEXT_TYPE = "text/plain; charset=UTF-8"
 # oslo.middleware's offers, in its order (which breaks Accept's ties), less HTML.
 _OFFERS = ("text/plain", JSON_TYPE)
 HEALTHY, UNHEALTHY = 200, 503
+# What HEAD answers when healthy: no content.
+HEALTHY_STATUS = 204
 OK = "OK"
 # What a caller who may not see the details is told of a failure.
 UNAVAILABLE = "Service Unavailable"
@@ -63,12 +67,7 @@ class CheckResult:
 
 def healthcheck(request: Request, services) -> Response:
     """200 if the database answers and the read model is current, else 503."""
-    results = run_checks(services)
-    healthy = all(result.available for result in results)
-    if not healthy and any(
-        result.check == "database" and not result.available for result in results
-    ):
-        services.metrics.database_unavailable.labels(PATH).inc()
+    results, healthy = _checked(services)
     status = HEALTHY if healthy else UNHEALTHY
     offers = webob.acceptparse.create_accept_header(
         request.environ.get("HTTP_ACCEPT", "")
@@ -78,6 +77,25 @@ def healthcheck(request: Request, services) -> Response:
     if not as_json:
         return Response(status, (OK if healthy else UNAVAILABLE).encode(), content_type=TEXT_TYPE)
     return Response(status, orjson.dumps(serialize(results, healthy, detailed)))
+
+
+def healthcheck_status(request: Request, services) -> Response:
+    """HEAD: 204 if the database answers and the read model is current,
+    else 503; no body (oslo.middleware's ``HEAD_HEALTHY_TO_STATUS_CODES``)."""
+    _, healthy = _checked(services)
+    return Response(HEALTHY_STATUS if healthy else UNHEALTHY, content_type=TEXT_TYPE)
+
+
+def _checked(services) -> tuple[list[CheckResult], bool]:
+    """The checks' results and whether all passed; an unreachable database
+    is counted in the metrics."""
+    results = run_checks(services)
+    healthy = all(result.available for result in results)
+    if not healthy and any(
+        result.check == "database" and not result.available for result in results
+    ):
+        services.metrics.database_unavailable.labels(PATH).inc()
+    return results, healthy
 
 
 def serialize(results: list[CheckResult], healthy: bool, detailed: bool) -> dict:

@@ -119,12 +119,40 @@ DESCRIPTION = {"type": "object", "required": ["openapi", "info", "paths"]}
 _NULLABLE_NAME = {"type": ["string", "null"]}
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 # GET /stowage/allocation_candidates/explain (stowage.api.explanation).
+_COUNTED_TREES = {
+    "description": "Each tree ruled out counted once, under the first step (root_traits, "
+    "tree_room, groups, combine) and reason that ruled it out: the counts are trees",
+    **closed(
+        {
+            "unit": {"const": "trees"},
+            "examined": COUNT,
+            "excluded": COUNT,
+            "reasons": {
+                "type": "array",
+                "items": closed(
+                    {
+                        "stage": {"enum": ["root_traits", "tree_room", "groups", "combine"]},
+                        "group": _NULLABLE_NAME,
+                        "reason": NAME,
+                        "count": COUNT,
+                        "resource_class": _NULLABLE_NAME,
+                        "trait": _NULLABLE_NAME,
+                        "requested": _NULLABLE_INTEGER,
+                        "free": _NULLABLE_INTEGER,
+                        "text": NAME,
+                    }
+                ),
+            },
+        }
+    ),
+}
 EXPLANATION = closed(
     {
         "summary": NAME,
         "candidates": COUNT,
         "trees": COUNT,
         "fitting_trees": COUNT,
+        "excluded_trees": _COUNTED_TREES,
         "groups": {
             "type": "array",
             "items": closed(
@@ -135,6 +163,9 @@ EXPLANATION = closed(
                         "items": closed(
                             {
                                 "stage": NAME,
+                                # What the stage counts: trees, providers,
+                                # provider choices or combinations.
+                                "unit": NAME,
                                 "kept": COUNT,
                                 "excluded": {
                                     "type": "array",

@@ -83,6 +83,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         lambda version: {200: answers.HEALTH, 503: {"anyOf": [answers.HEALTH, answers.ERROR]}},
         media_types=("text/plain", "application/json"),
     ),
+    ("/healthcheck", "HEAD"): Operation(
+        "The same checks, answered by status alone as oslo.middleware's healthcheck does: "
+        "204 when the worker can serve, 503 when not; no body",
+        lambda version: {204: None, 503: None},
+        media_types=("text/plain",),
+    ),
     ("/metrics", "GET"): Operation(
         "Prometheus metrics of every worker ([stowage] metrics_access says who may read them)",
         _ok(answers.METRICS_TEXT),

@@ -77,6 +77,11 @@ class Backend(Protocol):
         returns how many were inserted. Any other error is raised."""
         ...
 
+    def insert_new_row(self, connection: Connection, table: Table, row: dict) -> int | None:
+        """Insert ``row`` and return its ``id``, in one statement; None if it
+        would violate a unique key (and nothing is inserted)."""
+        ...
+
     def advance_revision(self, connection: Connection) -> int | None:
         """If this transaction's triggers wrote ``stowage_changes`` rows (it
         changed provider data), add one to ``stowage_revision``, stamp those

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from stowage.storage.backends.feed import CATALOG_EVENTS, CatalogUse, roots_using
 from stowage.storage.backends.pool import ping_after_idle, url_seconds
-from stowage.storage.backends.returning import insert_counting_new_rows
+from stowage.storage.backends.returning import insert_counting_new_rows, insert_returning_id
 from stowage.storage.schema import changes, revision
 
 # Arbitrary constant naming Stowage's schema-migration advisory lock.
@@ -93,6 +93,9 @@ class PostgreSQLBackend:
 
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
+
+    def insert_new_row(self, connection: Connection, table: Table, row: dict) -> int | None:
+        return insert_returning_id(connection, table, row, insert)
 
     def advance_revision(self, connection: Connection) -> int | None:
         """One statement (a write runs it at every commit)::

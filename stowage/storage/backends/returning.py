@@ -22,6 +22,12 @@ def insert_counting_new_rows(
     return len(connection.execute(statement).all())
 
 
+def insert_returning_id(connection: Connection, table: Table, row: dict, insert: Callable[[Table], Any]) -> int | None:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the new row's id,
+    or None for a duplicate."""
+    return connection.execute(insert(table).values(row).on_conflict_do_nothing().returning(table.c.id)).scalar()
+
+
 def advance_revision_returning(connection: Connection) -> int | None:
     """``UPDATE stowage_revision SET revision = revision + 1 WHERE id = 1 AND
     EXISTS (SELECT 1 FROM stowage_changes WHERE revision IS NULL) RETURNING revision``,

@@ -21,7 +21,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from stowage.storage.backends.feed import CATALOG_EVENTS, ROW_EVENTS, CatalogUse, roots_using
-from stowage.storage.backends.returning import advance_revision_returning, insert_counting_new_rows
+from stowage.storage.backends.returning import (
+    advance_revision_returning,
+    insert_counting_new_rows,
+    insert_returning_id,
+)
 
 # The file cannot be written (read-only, or not the service's to write), the
 # disk is full, or the file cannot be read or opened at all, or holds
@@ -85,6 +89,9 @@ class SQLiteBackend:
 
     def insert_ignoring_duplicates(self, connection: Connection, table: Table, rows: list[dict]) -> int:
         return insert_counting_new_rows(connection, table, rows, insert)
+
+    def insert_new_row(self, connection: Connection, table: Table, row: dict) -> int | None:
+        return insert_returning_id(connection, table, row, insert)
 
     def advance_revision(self, connection: Connection) -> int | None:
         return advance_revision_returning(connection)
